@@ -18,3 +18,5 @@ export {
 } from './state/decodeConfig.js';
 export type { ConfigError, ConfigProblem } from './state/decodeConfig.js';
 export { uuid5, sha1, experimentNamespace } from './state/uuid.js';
+export { seedRng, drawRaw } from './state/rng.js';
+export type { RngState } from './state/rng.js';

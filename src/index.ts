@@ -20,3 +20,5 @@ export type { ConfigError, ConfigProblem } from './state/decodeConfig.js';
 export { uuid5, sha1, experimentNamespace } from './state/uuid.js';
 export { seedRng, drawRaw } from './state/rng.js';
 export type { RngState } from './state/rng.js';
+export { getIn, setIn, mergeDeep, splitPath } from './state/merge.js';
+export type { MergeOptions } from './state/merge.js';

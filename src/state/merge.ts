@@ -16,7 +16,7 @@ export const getIn = (obj: JsonObject, path: string): Json | undefined => {
   let cur: Json | undefined = obj;
   for (const k of splitPath(path)) {
     if (!isPlainObject(cur) || !Object.hasOwn(cur, k)) return undefined;
-    cur = (cur)[k];
+    cur = cur[k];
   }
   return cur;
 };
@@ -33,7 +33,7 @@ export const setIn = (obj: JsonObject, path: string, value: Json): JsonObject =>
   const go = (cur: Json | undefined, i: number): Json => {
     const k = keys[i];
     if (k === undefined) return value;
-    const base: JsonObject = isPlainObject(cur) ? (cur) : {};
+    const base: JsonObject = isPlainObject(cur) ? cur : {};
     return { ...base, [k]: go(base[k], i + 1) };
   };
   return go(obj, 0) as JsonObject;

@@ -11,6 +11,11 @@ for (const name of names) assert.notEqual(pkg[name], undefined, `export ${name} 
 const cli = new URL('../dist/cli/main.js', import.meta.url);
 try {
   execFileSync(process.execPath, [cli.pathname, '--help'], { stdio: 'pipe' });
+  const out = execFileSync(process.execPath, [cli.pathname, 'config', 'examples/config.yaml'], {
+    stdio: 'pipe',
+    encoding: 'utf8',
+  });
+  assert.match(out, /^name: iris-mlp\nid: \w{16}\nrunId: [0-9a-f-]{36}\n/);
 } catch (error) {
   throw new Error(`danling --help failed: ${String(error)}`, { cause: error });
 }

@@ -162,3 +162,11 @@ export const CONFIG_DEFAULTS: JsonObject = Object.freeze(
     ),
   ),
 );
+
+/** The run's name: `config.name` when given, else `experimentName-runName` (the spec's `name`). */
+export const configName = (config: Config): string =>
+  config.name ?? `${config.experimentName}-${config.runName}`;
+
+/** The run's id: the first 8 characters of experimentId then of runId (the spec's `id`). */
+export const configId = (config: Config): string =>
+  `${config.experimentId.slice(0, 8)}${config.runId.slice(0, 8)}`;

@@ -107,15 +107,93 @@ export const deriveRunId = (config: JsonObject): string => {
   return uuid5(experimentNamespace(experimentId), canonicalJson(content));
 };
 
+/** Optimal-string-alignment (Damerau-Levenshtein) distance between `a` and `b`. */
+export const editDistance = (a: string, b: string): number => {
+  const rows = a.length + 1;
+  const cols = b.length + 1;
+  const d: number[] = Array.from({ length: rows * cols }, (_, k) =>
+    k < cols ? k : k % cols === 0 ? k / cols : 0,
+  );
+  const at = (i: number, j: number): number => d[i * cols + j] ?? 0;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, at(i - 2, j - 2) + 1);
+      }
+      d[i * cols + j] = v;
+    }
+  }
+  return at(a.length, b.length);
+};
+
+/** `score_name` -> `scoreName`, `epoch-end` -> `epochEnd`. */
+export const camelCase = (name: string): string =>
+  name.replace(/[_-]+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
+
 /**
- * Decodes anything into a {@link Config}: known keys are checked and defaulted, the user's keys
- * kept as given, and `runId` derived when absent. Never throws.
+ * The known key an unknown `name` probably meant: its camelCase spelling, or the closest known
+ * key within two edits (one for names of four characters or fewer, so `lr` is not taken for
+ * `log`), case-insensitive. `undefined` when nothing is close.
+ */
+export const suggestKey = (name: string, known: readonly string[]): string | undefined => {
+  const camel = camelCase(name);
+  if (camel !== name && known.includes(camel)) return camel;
+  let best: string | undefined;
+  let bestDistance = name.length <= 4 ? 2 : 3;
+  for (const k of known) {
+    const dist = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (dist < bestDistance) {
+      best = k;
+      bestDistance = dist;
+    }
+  }
+  return best;
+};
+
+/** A config warning: a key kept as given that looks like a typo of a known key. */
+export interface ConfigWarning {
+  readonly path: string;
+  readonly suggestion: string;
+  readonly message: string;
+}
+
+/** A decoded config with the warnings found on the way. */
+export interface DecodedConfig {
+  readonly config: Config;
+  readonly warnings: readonly ConfigWarning[];
+}
+
+const KNOWN_NAMES: readonly string[] = Object.keys(KNOWN_KEYS);
+const DATALOADER_NAMES: readonly string[] = ['batchSize'];
+
+const warnFor = (path: string, name: string, known: readonly string[]): ConfigWarning[] => {
+  if (known.includes(name)) return [];
+  const suggestion = suggestKey(name, known);
+  if (suggestion === undefined) return [];
+  const prefix = path.slice(0, path.length - name.length);
+  return [
+    {
+      path,
+      suggestion: `${prefix}${suggestion}`,
+      message: `${path}: unknown key kept as given; did you mean ${prefix}${suggestion}?`,
+    },
+  ];
+};
+
+/**
+ * Decodes anything into a {@link Config} and reports likely typos: known keys are checked and
+ * defaulted, the user's keys kept as given, and `runId` derived when absent. A user key that is
+ * one or two edits from a known key, or its snake_case spelling (`score_name`), is kept and
+ * produces a warning naming the known key. `null` on a known key means "unset": the default
+ * applies (YAML writes an empty value as `null`). Never throws.
  *
  * @example
- * decodeConfig({ accumSteps: 0 })
- * // Left({ _tag: 'ConfigError', message: 'accumSteps: expected a positive integer, got 0', ... })
+ * decodeConfigWithWarnings({ score_name: 'acc' })
+ * // Right({ config: {..., score_name: 'acc'}, warnings: [{ path: 'score_name', suggestion: 'scoreName', ... }] })
  */
-export const decodeConfig = (input: unknown): E.Either<ConfigError, Config> => {
+export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, DecodedConfig> => {
   if (!isPlainObject(input)) {
     return E.left(
       configError([
@@ -124,11 +202,12 @@ export const decodeConfig = (input: unknown): E.Either<ConfigError, Config> => {
     );
   }
   const problems: ConfigProblem[] = [];
+  const warnings: ConfigWarning[] = [];
   const known = KNOWN_KEYS as Record<string, KeySpec>;
   const out: Record<string, Json> = {};
   for (const [k, spec] of Object.entries(known)) {
     const value = input[k];
-    if (value === undefined) {
+    if (value === undefined || value === null) {
       if (spec.default !== undefined) out[k] = spec.default;
     } else if (spec.codec.is(value)) {
       out[k] = value as Json;
@@ -137,20 +216,23 @@ export const decodeConfig = (input: unknown): E.Either<ConfigError, Config> => {
     }
   }
   for (const [k, value] of Object.entries(input)) {
-    if (k in known) continue;
-    if (value === undefined) continue;
+    if (Object.hasOwn(known, k) || value === undefined) continue;
+    warnings.push(...warnFor(k, k, KNOWN_NAMES));
     if (k === 'dataloader') {
       if (!isPlainObject(value)) {
         problems.push({ path: k, expected: 'an object', got: describeValue(value) });
         continue;
       }
       const batchSize = value['batchSize'];
-      if (batchSize !== undefined && !PositiveInt.is(batchSize)) {
+      if (batchSize !== undefined && batchSize !== null && !PositiveInt.is(batchSize)) {
         problems.push({
           path: 'dataloader.batchSize',
           expected: PositiveInt.name,
           got: describeValue(batchSize),
         });
+      }
+      for (const dk of Object.keys(value)) {
+        warnings.push(...warnFor(`dataloader.${dk}`, dk, DATALOADER_NAMES));
       }
     }
     const before = problems.length;
@@ -159,5 +241,17 @@ export const decodeConfig = (input: unknown): E.Either<ConfigError, Config> => {
   }
   if (problems.length > 0) return E.left(configError(problems));
   out['runId'] ??= deriveRunId(out);
-  return E.right(out as Config);
+  return E.right({ config: out as Config, warnings });
 };
+
+/**
+ * Decodes anything into a {@link Config}: known keys are checked and defaulted, the user's keys
+ * kept as given, and `runId` derived when absent. Never throws. Every problem is reported at
+ * once; see {@link decodeConfigWithWarnings} for the typo warnings.
+ *
+ * @example
+ * decodeConfig({ accumSteps: 0 })
+ * // Left({ _tag: 'ConfigError', message: 'accumSteps: expected a positive integer, got 0', ... })
+ */
+export const decodeConfig = (input: unknown): E.Either<ConfigError, Config> =>
+  E.map((decoded: DecodedConfig) => decoded.config)(decodeConfigWithWarnings(input));

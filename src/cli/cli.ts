@@ -1,0 +1,93 @@
+/**
+ * The `danling` command line. A thin layer: parsing and printing here, the work in the state
+ * and effects modules.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { stringify } from 'yaml';
+import { KNOWN_KEYS, configId, configName, type KeySpec } from '../state/Config.js';
+import { decodeConfigWithWarnings } from '../state/decodeConfig.js';
+import type { JsonObject } from '../state/Json.js';
+import { mergeDeep } from '../state/merge.js';
+import { applyOverrides, parseArgs } from '../state/overrides.js';
+import { readConfigFile } from '../effects/configFile.js';
+
+/** Where the CLI writes: injectable for tests. */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+/** The `--help` text: usage and every known config key with its default and doc. */
+export const helpText = (): string => {
+  const rows = Object.entries(KNOWN_KEYS as Record<string, KeySpec>).map(([name, spec]) => {
+    const dflt = spec.default === undefined ? '' : ` (default: ${JSON.stringify(spec.default)})`;
+    return `  --${name.padEnd(20)} ${spec.codec.name}: ${spec.doc}${dflt}`;
+  });
+  return [
+    'Usage: danling config [file.yaml|file.json ...] [--config file] [--key value ...]',
+    '',
+    'Prints the validated, merged config as YAML with its derived name, id and runId.',
+    'Files merge in order, then --key value overrides (dotted keys reach into sections:',
+    '--optim.lr 0.01, --optim.lr=0.01; values are read as YAML scalars; a bare --flag is true).',
+    'Exit status: 0 when the config is valid, 2 on bad input (every problem is listed).',
+    '',
+    'Known config keys:',
+    ...rows,
+    '  --dataloader.batchSize  a positive integer: Samples per batch.',
+    '',
+    'Any other key (optim, model, data, ...) is yours and is kept as given.',
+    '',
+  ].join('\n');
+};
+
+/** `danling config ...`: merge files and overrides, validate, print. Returns the exit status. */
+const configCommand = async (
+  files: readonly string[],
+  overrides: Parameters<typeof applyOverrides>[1],
+  io: CliIo,
+): Promise<number> => {
+  let merged: JsonObject = {};
+  const problems: string[] = [];
+  for (const file of files) {
+    const read = await readConfigFile(file);
+    if (E.isLeft(read)) problems.push(read.left.message);
+    else merged = mergeDeep(merged, read.right as JsonObject, { overwrite: true });
+  }
+  if (problems.length > 0) {
+    io.err(`danling: cannot read the config:\n${problems.join('\n')}\n`);
+    return 2;
+  }
+  const decoded = decodeConfigWithWarnings(applyOverrides(merged, overrides));
+  if (E.isLeft(decoded)) {
+    const n = decoded.left.problems.length;
+    io.err(
+      `danling: invalid config (${n} problem${n === 1 ? '' : 's'}):\n${decoded.left.message}\n`,
+    );
+    return 2;
+  }
+  const { config, warnings } = decoded.right;
+  for (const w of warnings) io.err(`danling: warning: ${w.message}\n`);
+  const { runId, ...rest } = config;
+  io.out(
+    stringify({ name: configName(config), id: configId(config), runId, ...rest }, { lineWidth: 0 }),
+  );
+  return 0;
+};
+
+/** Runs the CLI on `argv` (without node and the script). Returns the exit status. */
+export const main = async (argv: readonly string[], io: CliIo): Promise<number> => {
+  const parsed = parseArgs(argv);
+  if (E.isLeft(parsed)) {
+    io.err(`danling: ${parsed.left.message}\nSee danling --help.\n`);
+    return 2;
+  }
+  const { positional, configFiles, overrides, help } = parsed.right;
+  if (help || positional.length === 0) {
+    io.out(helpText());
+    return help ? 0 : 2;
+  }
+  const [command, ...rest] = positional;
+  if (command === 'config') return configCommand([...rest, ...configFiles], overrides, io);
+  io.err(`danling: unknown command ${JSON.stringify(command)}; the commands are: config\n`);
+  return 2;
+};

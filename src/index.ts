@@ -49,3 +49,115 @@ export { seedRng, drawRaw } from './state/rng.js';
 export type { RngState } from './state/rng.js';
 export { getIn, setIn, mergeDeep, splitPath } from './state/merge.js';
 export type { MergeOptions } from './state/merge.js';
+// --- core (issue 3): the runner state, reducers, selectors ---
+export {
+  SCHEMA_VERSION,
+  RUNNER_MODES,
+  ConfigDecodeError,
+  createState,
+  initialState,
+  decodeState,
+} from './state/RunnerState.js';
+export type {
+  RunnerState,
+  RunnerMode,
+  Progress,
+  ResultEntry,
+  ResultsHistory,
+  BestTracking,
+  Meter,
+  SplitInfo,
+  ParallelContext,
+  StateContext,
+  StateError,
+} from './state/RunnerState.js';
+export { encodeMetric, decodeMetric, encodeResult, decodeResult } from './state/metric.js';
+export type { MetricValue, ResultInput } from './state/metric.js';
+export {
+  IGNORED_SPLITS,
+  resolveScoreSplit,
+  scoreOf,
+  scoreModeOf,
+  computeBest,
+} from './state/scores.js';
+export type { ScoreMode } from './state/scores.js';
+export {
+  emptyVec,
+  push as vecPush,
+  get as vecGet,
+  set as vecSet,
+  toArray as vecToArray,
+  fromArray as vecFromArray,
+} from './state/vector.js';
+export type { Vec, IntMap } from './state/vector.js';
+export {
+  RunnerStateError,
+  config,
+  timestamp,
+  name,
+  id,
+  uuid,
+  mode,
+  split,
+  epoch,
+  step,
+  iter,
+  batchSize,
+  batchSizeEquivalent,
+  accumSteps,
+  totalEpochs,
+  totalSteps,
+  trainableSteps,
+  progress,
+  worldSize,
+  rank,
+  localRank,
+  distributed,
+  isMainProcess,
+  isLocalMainProcess,
+  results,
+  latestResult,
+  scoreMode,
+  bestFn,
+  scoreSplit,
+  scoreName,
+  scores,
+  bestIndex,
+  bestResult,
+  latestScore,
+  bestScore,
+  isBest,
+  meters,
+  getResult,
+  dir,
+  checkpointDir,
+  logPath,
+} from './state/selectors.js';
+export type { IndexedResult } from './state/selectors.js';
+export {
+  formatValue,
+  formatResult,
+  formatStepLine,
+  formatEpochLine,
+  formatStepResult,
+  formatEpochResult,
+} from './state/format.js';
+export {
+  appendResult,
+  stepProgress,
+  startEpoch,
+  setMode,
+  setSplit,
+  registerSplit,
+  tryMergeConfig,
+  mergeConfig,
+  updateMeters,
+  resetMeters,
+  setRng,
+  restore,
+} from './reducers/reducers.js';
+export type { ResultRecord, RestoreOptions } from './reducers/reducers.js';
+export { scaleLr } from './reducers/scaleLr.js';
+export type { ScaleLrError, ScaledLr } from './reducers/scaleLr.js';
+export { actions, reduce, replay } from './reducers/actions.js';
+export type { Action, ActionType } from './reducers/actions.js';

@@ -90,7 +90,7 @@ describe('reducers keep the STYLE.md properties', () => {
 });
 
 describe('best and latest equal a naive fold over the history', () => {
-  test.prop([actionLog(60)], { numRuns: 300 })(
+  test.prop([fc.oneof(actionLog(60), fc.array(denseAction, { maxLength: 60 }))], { numRuns: 400 })(
     'for any log of results and score changes',
     (log) => {
       let state = s0;

@@ -8,13 +8,7 @@ import type { Config } from '../state/Config.js';
 import { decodeConfig, type ConfigError } from '../state/decodeConfig.js';
 import { deepFreeze, type JsonObject } from '../state/Json.js';
 import { mergeDeep, type MergeOptions } from '../state/merge.js';
-import {
-  decodeMetric,
-  encodeMetric,
-  encodeResult,
-  type MetricValue,
-  type ResultInput,
-} from '../state/metric.js';
+import { decodeMetric, encodeMetric, encodeResult, type ResultInput } from '../state/metric.js';
 import type { RngState } from '../state/rng.js';
 import {
   ConfigDecodeError,
@@ -39,6 +33,26 @@ import {
 import { get, intMapGet, intMapSet, push, set } from '../state/vector.js';
 
 const freeze = <T>(x: T): T => deepFreeze(x);
+
+/**
+ * A frozen copy of `s` with new progress and meters, built as an object literal of fixed shape:
+ * about twice as fast as a spread on the hot path (stepProgress, updateMeters).
+ */
+const withHot = (s: RunnerState, progress: Progress, meters: RunnerState['meters']): RunnerState =>
+  Object.freeze({
+    schemaVersion: s.schemaVersion,
+    config: s.config,
+    timestamp: s.timestamp,
+    mode: s.mode,
+    split: s.split,
+    progress,
+    results: s.results,
+    best: s.best,
+    meters,
+    splits: s.splits,
+    parallel: s.parallel,
+    rng: s.rng,
+  });
 
 // ---------------------------------------------------------------------------------------------
 // Results.
@@ -119,11 +133,14 @@ export const appendResult = (
 export const stepProgress = (state: RunnerState, steps = 1): RunnerState => {
   const p = state.progress;
   const progress: Progress = Object.freeze({
-    ...p,
+    epoch: p.epoch,
     step: p.step + steps,
     iter: p.iter + steps * state.config.accumSteps,
+    epochBegin: p.epochBegin,
+    stepBegin: p.stepBegin,
+    iterBegin: p.iterBegin,
   });
-  return Object.freeze({ ...state, progress });
+  return withHot(state, progress, state.meters);
 };
 
 /** Sets the current epoch. */
@@ -194,8 +211,6 @@ export const mergeConfig = (
 // ---------------------------------------------------------------------------------------------
 // Meters.
 
-const add = (a: MetricValue, b: number): MetricValue => encodeMetric((decodeMetric(a) ?? 0) + b);
-
 /**
  * Updates the spec's AverageMeters: for each name, `val` = the value, `sum` += value * n,
  * `count` += n, `avg` = sum / count. New names start empty.
@@ -213,16 +228,18 @@ export const updateMeters = (
     const v = values[name];
     if (v === undefined) continue;
     const m = meters[name];
-    const count = (m?.count ?? 0) + n;
-    const sum = m === undefined ? encodeMetric(v * n) : add(m.sum, v * n);
+    const count = (m === undefined ? 0 : m.count) + n;
+    const prev =
+      m === undefined ? 0 : typeof m.sum === 'number' ? m.sum : (decodeMetric(m.sum) ?? 0);
+    const sum = prev + v * n;
     meters[name] = Object.freeze({
       val: encodeMetric(v),
-      avg: encodeMetric((decodeMetric(sum) ?? 0) / count),
-      sum,
+      avg: encodeMetric(sum / count),
+      sum: encodeMetric(sum),
       count,
     });
   }
-  return Object.freeze({ ...state, meters: Object.freeze(meters) });
+  return withHot(state, state.progress, Object.freeze(meters));
 };
 
 /** Clears every meter (at the start of an epoch or split). */

@@ -23,7 +23,7 @@ export const faultyFs = (faults: Faults): FileSystem => {
   const failing = <K extends keyof FileSystem>(name: K): FileSystem[K] =>
     ((...args: Parameters<FileSystem[K]>) => {
       const code = faults.fail?.[name];
-      if (code !== undefined && hits(String(args[0])))
+      if (code !== undefined && hits(args[0]))
         return Promise.reject(errno(code, `${code}: injected ${name}`));
       return (nodeFs[name] as (...a: Parameters<FileSystem[K]>) => unknown)(...args);
     }) as FileSystem[K];

@@ -18,6 +18,13 @@ export interface FileHandleLike {
     length: number,
     position: number | null,
   ): Promise<{ bytesWritten: number }>;
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  stat(): Promise<{ size: number }>;
   sync(): Promise<void>;
   truncate(len?: number): Promise<void>;
   close(): Promise<void>;
@@ -201,6 +208,21 @@ export const writeAll = async (
   return total;
 };
 
+/** Writes every byte of `bytes` to `handle` at `position` (positional writes, split when large). */
+export const writeAt = async (
+  handle: FileHandleLike,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> => {
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const length = Math.min(bytes.byteLength - offset, MAX_WRITE);
+    const { bytesWritten } = await handle.write(bytes, offset, length, position + offset);
+    if (bytesWritten <= 0) throw new Error('write made no progress');
+    offset += bytesWritten;
+  }
+};
+
 /** fsyncs a folder so that a rename or a new name in it survives a power loss. */
 export const fsyncDir = async (fs: FileSystem, dir: string): Promise<void> => {
   const handle = await fs.open(dir, 'r');
@@ -222,8 +244,23 @@ export const fsyncDir = async (fs: FileSystem, dir: string): Promise<void> => {
  * if (E.isLeft(written)) logger.error(written.left.message);
  * ```
  */
-export const writeFileAtomic =
-  (file: string, data: FileData, options: WriteOptions = {}): TE.TaskEither<FsError, string> =>
+export const writeFileAtomic = (
+  file: string,
+  data: FileData,
+  options: WriteOptions = {},
+): TE.TaskEither<FsError, string> =>
+  writeFileAtomicWith(file, (handle) => writeAll(handle, toChunks(data)), options);
+
+/**
+ * {@link writeFileAtomic} with the bytes written by `write` on the open temporary file (for
+ * writers that write out of order, e.g. data first and a header with its checksum last).
+ */
+export const writeFileAtomicWith =
+  (
+    file: string,
+    write: (handle: FileHandleLike) => Promise<unknown>,
+    options: WriteOptions = {},
+  ): TE.TaskEither<FsError, string> =>
   async () => {
     if (options.isMainProcess === false) return E.right(file);
     const fs = options.fs ?? nodeFs;
@@ -239,7 +276,7 @@ export const writeFileAtomic =
     const handle = opened.right;
     const body = await tryFs('write', file, async () => {
       try {
-        await writeAll(handle, toChunks(data));
+        await write(handle);
         if (durable) await handle.sync();
       } finally {
         await handle.close();

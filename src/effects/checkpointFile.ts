@@ -26,7 +26,15 @@ import {
   type Tensor,
   type TensorMap,
 } from '../state/safetensors.js';
-import { fsError, nodeFs, writeFileAtomic, type FileSystem, type FsError } from './atomic.js';
+import {
+  fsError,
+  nodeFs,
+  writeAt,
+  writeFileAtomicWith,
+  type FileHandleLike,
+  type FileSystem,
+  type FsError,
+} from './atomic.js';
 
 /** The checkpoint schema version this danling writes, and the newest it reads. */
 export const CHECKPOINT_SCHEMA = 1;
@@ -213,14 +221,19 @@ export interface EncodedCheckpoint {
   readonly checksum: string;
 }
 
-/**
- * Encodes a checkpoint payload as a safetensors file with the danling metadata and its checksum.
- * `path` is only used in error messages.
- */
-export const encodeCheckpoint = (
+interface PreparedCheckpoint {
+  /** The header with `crc32:00000000` as its checksum. */
+  readonly header: Uint8Array;
+  readonly chunks: readonly Uint8Array[];
+  readonly byteLength: number;
+  /** Where the 8 checksum hex digits start in the header. */
+  readonly at: number;
+}
+
+const prepareCheckpoint = (
   payload: CheckpointPayload,
-  path = '<checkpoint>',
-): E.Either<CheckpointError, EncodedCheckpoint> => {
+  path: string,
+): E.Either<CheckpointError, PreparedCheckpoint> => {
   if (!isJson(payload.state))
     return E.left(corrupt(path, 'danling.state', 'the runner state is not JSON data'));
   const tensors: Record<string, Tensor> = {};
@@ -265,11 +278,52 @@ export const encodeCheckpoint = (
   }
   const { header, chunks, byteLength } = encoded.right;
   const at = indexOfBytes(header, MARKER) + MARKER.byteLength;
+  return E.right({ header, chunks, byteLength, at });
+};
+
+/**
+ * Encodes a checkpoint payload as a safetensors file with the danling metadata and its checksum.
+ * `path` is only used in error messages.
+ */
+export const encodeCheckpoint = (
+  payload: CheckpointPayload,
+  path = '<checkpoint>',
+): E.Either<CheckpointError, EncodedCheckpoint> => {
+  const prepared = prepareCheckpoint(payload, path);
+  if (E.isLeft(prepared)) return prepared;
+  const { header, chunks, byteLength, at } = prepared.right;
   let c = crc32(header);
   for (const chunk of chunks) c = crc32(chunk, c);
   const checksum = hex8(c);
   header.set(new TextEncoder().encode(checksum), at);
   return E.right({ chunks: [header, ...chunks], byteLength, checksum: `crc32:${checksum}` });
+};
+
+/** Bytes per write / read in the overlapped save and load: the checksum of one piece is computed
+ * on the main thread while the next piece is written or read by the thread pool. */
+const PIECE = 8 << 20;
+
+/** Writes a prepared checkpoint: tensor data first (checksumming each piece while the previous one
+ * is being written), then the header with the final checksum at position 0. */
+const writePrepared = async (handle: FileHandleLike, p: PreparedCheckpoint): Promise<void> => {
+  let c = crc32(p.header);
+  let position = p.header.byteLength;
+  let inFlight: Promise<void> = Promise.resolve();
+  for (const chunk of p.chunks) {
+    for (let from = 0; from < chunk.byteLength; from += PIECE) {
+      const piece = chunk.subarray(from, Math.min(chunk.byteLength, from + PIECE));
+      const previous = inFlight;
+      const at = position;
+      inFlight = previous.then(() => writeAt(handle, piece, at));
+      c = crc32(piece, c);
+      position += piece.byteLength;
+      await previous;
+    }
+  }
+  await inFlight;
+  const header = p.header.slice();
+  header.set(new TextEncoder().encode(hex8(c)), p.at);
+  await writeAt(handle, header, 0);
 };
 
 /** Options of the checkpoint file effects. */
@@ -291,9 +345,9 @@ export const saveCheckpointFile =
     options: CheckpointFileOptions = {},
   ): TE.TaskEither<CheckpointError, string> =>
   async () => {
-    const encoded = encodeCheckpoint(payload, path);
-    if (E.isLeft(encoded)) return encoded;
-    return writeFileAtomic(path, encoded.right.chunks, options)();
+    const prepared = prepareCheckpoint(payload, path);
+    if (E.isLeft(prepared)) return prepared;
+    return writeFileAtomicWith(path, (handle) => writePrepared(handle, prepared.right), options)();
   };
 
 // ---------------------------------------------------------------- decode
@@ -346,6 +400,7 @@ const maxDataEnd = (header: Readonly<Record<string, unknown>>): number => {
 export const decodeCheckpoint = (
   bytes: Uint8Array,
   path: string,
+  precomputed?: { readonly at: number; readonly crc: number },
 ): E.Either<CheckpointError, LoadedCheckpoint> => {
   const size = bytes.byteLength;
   if (size >= 8) {
@@ -419,7 +474,8 @@ export const decodeCheckpoint = (
     return E.left(
       corrupt(path, CHECKSUM_KEY, `the header must contain ${CHECKSUM_KEY} exactly once`),
     );
-  const actual = `crc32:${hex8(fileCrc(bytes, at))}`;
+  const crc = precomputed?.at === at ? precomputed.crc : fileCrc(bytes, at);
+  const actual = `crc32:${hex8(crc)}`;
   if (actual !== stored)
     return E.left({
       _tag: 'CheckpointChecksumMismatch',
@@ -481,6 +537,72 @@ export const decodeCheckpoint = (
   return E.right({ path, schema, bytes: size, state: state.right, parts });
 };
 
+/** CRC-32 of `bytes[from, to)` continuing `c`, with the 8 bytes at `at` read as ASCII zeros. */
+const crcRange = (bytes: Uint8Array, from: number, to: number, at: number, c: number): number => {
+  const zFrom = Math.max(from, at);
+  const zTo = Math.min(to, at + 8);
+  if (zFrom >= zTo) return crc32(bytes.subarray(from, to), c);
+  c = crc32(bytes.subarray(from, zFrom), c);
+  c = crc32(ZEROS.subarray(0, zTo - zFrom), c);
+  return crc32(bytes.subarray(zTo, to), c);
+};
+
+/** Where the checksum digits are, once the header is in `bytes[0, have)`; -1 if not yet, -2 never. */
+const checksumAt = (bytes: Uint8Array, have: number): number => {
+  if (have < 8) return -1;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(bytes.byteLength - 8)) return -2;
+  const end = 8 + Number(n);
+  if (have < end) return -1;
+  const i = indexOfBytes(bytes.subarray(0, end), MARKER);
+  return i < 0 ? -2 : i + MARKER.byteLength;
+};
+
+/**
+ * Reads a whole file in pieces, computing the checkpoint CRC of each piece on the main thread
+ * while the thread pool reads the next one. Without a recognisable header there is no CRC.
+ */
+const readChecksummed = async (
+  fs: FileSystem,
+  file: string,
+): Promise<{ bytes: Uint8Array; crc?: { at: number; crc: number } }> => {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const bytes = Buffer.allocUnsafeSlow(size);
+    const readPiece = async (from: number): Promise<number> => {
+      const length = Math.min(PIECE, size - from);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(bytes, from + got, length - got, from + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got;
+    };
+    let have = 0;
+    let done = 0;
+    let at = -1;
+    let c = 0;
+    let pending: Promise<number> | undefined = size > 0 ? readPiece(0) : undefined;
+    while (pending !== undefined) {
+      const got = await pending;
+      const expected = Math.min(PIECE, size - have);
+      have += got;
+      pending = got === expected && have < size ? readPiece(have) : undefined;
+      if (at === -1) at = checksumAt(bytes, have);
+      if (at >= 0) {
+        c = crcRange(bytes, done, have, at, c);
+        done = have;
+      }
+    }
+    const view = bytes.subarray(0, have);
+    return at >= 0 && done === have ? { bytes: view, crc: { at, crc: c } } : { bytes: view };
+  } finally {
+    await handle.close();
+  }
+};
+
 /**
  * Reads and fully verifies a checkpoint file (see {@link decodeCheckpoint}). A missing file is a
  * `CheckpointNotFound` naming the path.
@@ -498,9 +620,9 @@ export const loadCheckpointFile =
   ): TE.TaskEither<CheckpointError, LoadedCheckpoint> =>
   async () => {
     const fs = options.fs ?? nodeFs;
-    let bytes: Uint8Array;
+    let read: { bytes: Uint8Array; crc?: { at: number; crc: number } };
     try {
-      bytes = await fs.readFile(path);
+      read = await readChecksummed(fs, path);
     } catch (cause) {
       const e = fsError('read', path, cause);
       return E.left(
@@ -509,7 +631,7 @@ export const loadCheckpointFile =
           : e,
       );
     }
-    return decodeCheckpoint(bytes, path);
+    return decodeCheckpoint(read.bytes, path, read.crc);
   };
 
 // ---------------------------------------------------------------- parts

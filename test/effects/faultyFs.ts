@@ -54,6 +54,8 @@ export const faultyFs = (faults: Faults): FileSystem => {
         },
         sync: () => handle.sync(),
         truncate: (len) => handle.truncate(len),
+        read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
+        stat: () => handle.stat(),
         close: () => handle.close(),
       };
       return wrapped;

@@ -154,6 +154,7 @@ export {
   updateMeters,
   resetMeters,
   setRng,
+  setTimestamp,
   restore,
 } from './reducers/reducers.js';
 export type { ResultRecord, RestoreOptions } from './reducers/reducers.js';
@@ -276,3 +277,40 @@ export type {
   JsonlCorrupt,
   JsonlInvalidValue,
 } from './effects/jsonl.js';
+// --- run files (issue 4): the spec's IO members over the runner state ---
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  fromCheckpoint,
+  loadPretrained,
+  saveResult,
+  json,
+  yaml,
+  fromJson,
+  fromYaml,
+} from './effects/runFiles.js';
+export type {
+  Parts,
+  SaveCheckpointRunOptions,
+  LoadCheckpointOptions,
+  LoadCheckpointError,
+  LoadedRun,
+  CheckpointNotSpecified,
+  CheckpointStateInvalid,
+  PretrainedUnavailable,
+  RunWriteOptions,
+  ConfigFileInvalid,
+} from './effects/runFiles.js';
+export { openHistory, replayLog } from './effects/history.js';
+export type {
+  HistoryLine,
+  HistoryOptions,
+  HistoryWriter,
+  OpenedHistory,
+  ReplayTarget,
+  HistoryInvalid,
+  Replayed,
+} from './effects/history.js';
+// --- TensorFlow.js parts (issue 6) ---
+export { modelPart, optimizerPart } from './effects/tfjs.js';
+export type { TfModule } from './effects/tfjs.js';

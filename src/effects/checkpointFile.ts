@@ -57,6 +57,13 @@ export interface StateDict {
 export interface Stateful {
   stateDict(): StateDict | Promise<StateDict>;
   loadStateDict(stateDict: StateDict): void | Promise<void>;
+  /**
+   * Optional: the problems a saved state dict would have if loaded (one message each), for parts
+   * whose current state dict cannot serve as the template, e.g. an optimizer whose slots are
+   * created lazily on its first step. Without it, the saved tensors must match the current
+   * state dict's names, shapes and dtypes exactly.
+   */
+  checkStateDict?(stateDict: StateDict): readonly string[];
 }
 
 /** What a checkpoint holds: the runner state (opaque JSON here) and the parts' state dicts. */
@@ -735,6 +742,24 @@ export const checkParts =
     const { path } = checkpoint;
     const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
     for (const part of present) {
+      const stateful = parts[part] as Stateful;
+      const saved = checkpoint.parts[part] ?? {};
+      if (stateful.checkStateDict !== undefined) {
+        const own = stateful.checkStateDict(saved).map((message): PartProblem => ({
+          tensor: part,
+          problem: 'unexpected',
+          message: `${part}: ${message}`,
+        }));
+        if (own.length > 0)
+          return E.left({
+            _tag: 'CheckpointPartMismatch',
+            path,
+            part,
+            problems: own,
+            message: `checkpoint ${path} does not fit part ${part}:\n${own.map((p) => p.message).join('\n')}`,
+          });
+        continue;
+      }
       let current: StateDict;
       try {
         current = await (parts[part] as Stateful).stateDict();

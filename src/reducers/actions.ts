@@ -15,6 +15,7 @@ import {
   setMode,
   setRng,
   setSplit,
+  setTimestamp,
   startEpoch,
   stepProgress,
   updateMeters,
@@ -42,7 +43,8 @@ export type Action =
       readonly batchSize: number;
     }
   | { readonly type: 'restore'; readonly saved: RunnerState; readonly overrideConfig: boolean }
-  | { readonly type: 'setRng'; readonly rng: RngState | null };
+  | { readonly type: 'setRng'; readonly rng: RngState | null }
+  | { readonly type: 'setTimestamp'; readonly timestamp: string };
 
 /** The `type` of every action. */
 export type ActionType = Action['type'];
@@ -91,6 +93,7 @@ export const actions = {
     overrideConfig,
   }),
   setRng: (rng: RngState | null): Action => ({ type: 'setRng', rng }),
+  setTimestamp: (timestamp: string): Action => ({ type: 'setTimestamp', timestamp }),
 } as const;
 
 const unreachable = (action: never): never => {
@@ -133,6 +136,8 @@ export const reduce = (state: RunnerState, action: Action): RunnerState => {
       return restore(state, action.saved, { overrideConfig: action.overrideConfig });
     case 'setRng':
       return setRng(state, action.rng);
+    case 'setTimestamp':
+      return setTimestamp(state, action.timestamp);
     default:
       return unreachable(action);
   }

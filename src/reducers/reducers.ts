@@ -290,3 +290,7 @@ export const restore = (
     rng: saved.rng,
   });
 };
+
+/** Sets the run's timestamp (the shell adopts the run dir of a resumed run this way). */
+export const setTimestamp = (state: RunnerState, timestamp: string): RunnerState =>
+  state.timestamp === timestamp ? state : Object.freeze({ ...state, timestamp });

@@ -132,6 +132,9 @@ export {
   dir,
   checkpointDir,
   logPath,
+  checkpointDirName,
+  stateDict,
+  dict,
 } from './state/selectors.js';
 export type { IndexedResult } from './state/selectors.js';
 export {
@@ -288,6 +291,9 @@ export {
   yaml,
   fromJson,
   fromYaml,
+  save,
+  load,
+  unwrap,
 } from './effects/runFiles.js';
 export type {
   Parts,
@@ -300,6 +306,7 @@ export type {
   PretrainedUnavailable,
   RunWriteOptions,
   ConfigFileInvalid,
+  LoadFileError,
 } from './effects/runFiles.js';
 export { openHistory, replayLog } from './effects/history.js';
 export type {

@@ -9,7 +9,16 @@ import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { restore, setTimestamp, tryMergeConfig } from '../reducers/reducers.js';
 import type { Config } from '../state/Config.js';
-import { fromJsons, fromYamls, jsons, yamls, type ConfigTextError } from '../state/configText.js';
+import {
+  fromJsons,
+  fromYamls,
+  jsons,
+  parseJson,
+  parseYaml,
+  yamls,
+  type ConfigTextError,
+} from '../state/configText.js';
+import { stringify as stringifyYaml } from 'yaml';
 import type { Json } from '../state/Json.js';
 import { planCheckpoint } from '../state/checkpointPlan.js';
 import {
@@ -52,7 +61,7 @@ export type Parts = Readonly<Record<string, Stateful>>;
 
 /** Options of {@link saveCheckpoint}. */
 export interface SaveCheckpointRunOptions {
-  /** How many `epoch-N` checkpoints to keep (latest and best are always kept); all by default. */
+  /** How many `epoch-N` checkpoints to keep (latest and best are always kept); default `config.maxToKeep`, else all. */
   readonly maxToKeep?: number;
   /** fsync files and folders (default true). */
   readonly fsync?: boolean;
@@ -86,7 +95,9 @@ export const saveCheckpoint =
       plan,
       {
         isMainProcess: main,
-        ...(options.maxToKeep === undefined ? {} : { maxToKeep: options.maxToKeep }),
+        ...((options.maxToKeep ?? state.config.maxToKeep) === undefined
+          ? {}
+          : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),
         ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
       },
     )();
@@ -425,3 +436,54 @@ export const fromJson = (file: string, context: StateContext = {}) =>
 /** The spec's from_yaml: a fresh state from a YAML config file; errors name the file and line. */
 export const fromYaml = (file: string, context: StateContext = {}) =>
   readConfig(file, fromYamls, context);
+
+/**
+ * The spec's save: writes any JSON value to `file` atomically, as YAML for `.yaml` / `.yml` and
+ * JSON otherwise; only on the main process unless `allProcesses`. Returns the path.
+ */
+export const save = (
+  state: RunnerState,
+  value: Json,
+  file: string,
+  options: RunWriteOptions = {},
+): TE.TaskEither<FsError, string> =>
+  writeFileAtomic(
+    file,
+    /\.ya?ml$/i.test(file) ? stringifyYaml(value) : `${JSON.stringify(value, null, 2)}\n`,
+    {
+      isMainProcess: options.allProcesses === true || isMainProcess(state),
+    },
+  );
+
+/** A file that `load` cannot read or parse. */
+export interface LoadFileError {
+  readonly _tag: 'LoadFileError';
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The spec's load: reads a JSON or YAML file (by extension) into a plain value. */
+export const load =
+  (file: string): TE.TaskEither<LoadFileError, unknown> =>
+  async () => {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      return E.left({
+        _tag: 'LoadFileError',
+        path: file,
+        message: `${file}: ${code === 'ENOENT' ? 'no such file; check the path' : String(error)}`,
+      });
+    }
+    const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
+    return E.mapLeft((e: { message: string }) => ({
+      _tag: 'LoadFileError' as const,
+      path: file,
+      message: `${file}: ${e.message}`,
+    }))(parsed);
+  };
+
+/** The spec's unwrap: the model inside a wrapper. tfjs models are not wrapped: the identity. */
+export const unwrap = <M>(model: M): M => model;

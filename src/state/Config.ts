@@ -90,6 +90,14 @@ export const KNOWN_KEYS = {
     'Keep an `epoch-N` checkpoint every N epochs; <= 0 keeps only latest and best.',
   ),
   logInterval: key(PositiveInt, 'Steps between progress lines; a tenth of the split by default.'),
+  maxToKeep: key(
+    PositiveInt,
+    'How many epoch-N checkpoints to keep (latest and best always stay); all by default.',
+  ),
+  patience: key(
+    PositiveInt,
+    'Early stopping: epochs without a new best score before training stops.',
+  ),
   checkpointDirName: key(
     NonEmptyString,
     'Name of the checkpoint folder under the run dir.',
@@ -134,6 +142,8 @@ export interface KnownConfig {
   readonly scoreName: string;
   readonly saveInterval?: number;
   readonly logInterval?: number;
+  readonly maxToKeep?: number;
+  readonly patience?: number;
   readonly checkpointDirName: string;
   readonly projectRoot: string;
   readonly dir?: string;

@@ -74,6 +74,7 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'scoreSplit',
   'logInterval',
   'saveInterval',
+  'maxToKeep',
   'tensorboard',
   'experimentId',
   'epoch',

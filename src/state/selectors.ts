@@ -307,3 +307,15 @@ export const checkpointDir = (state: RunnerState): string =>
 /** The log file: `config.logPath`, else `dir/run.log`. */
 export const logPath = (state: RunnerState): string =>
   state.config.logPath ?? join(dir(state), 'run.log');
+
+/** The name of the checkpoint folder under the run dir (`config.checkpointDirName`). */
+export const checkpointDirName = (state: RunnerState): string => state.config.checkpointDirName;
+
+/**
+ * The spec's state_dict: everything a checkpoint needs to restore the runner. The state is
+ * already plain JSON, so it is the state itself (parts' state dicts are saved beside it).
+ */
+export const stateDict = (state: RunnerState): RunnerState => state;
+
+/** The spec's dict: the config as a plain object. */
+export const dict = (state: RunnerState): Config => state.config;

@@ -24,6 +24,8 @@ import {
   saveCheckpoint,
   saveResult,
   yaml,
+  save,
+  load,
 } from '../../src/effects/runFiles.js';
 import { openHistory, replayLog } from '../../src/effects/history.js';
 
@@ -298,5 +300,28 @@ describe('history.jsonl and replayLog', () => {
     expect((await unwrap(replayLog(path, { action: 15 }))).state).toEqual(
       replay(s0, log.slice(0, 15)),
     );
+  });
+});
+
+describe('save / load / stateDict / dict', () => {
+  it('saves JSON or YAML by extension and loads it back; errors name the file', async () => {
+    const s = stateIn();
+    for (const f of ['x.json', 'x.yaml']) {
+      await unwrap(save(s, { a: [1, 2], b: { c: 'd' } }, join(root, f)));
+      expect(await unwrap(load(join(root, f)))).toEqual({ a: [1, 2], b: { c: 'd' } });
+    }
+    expect(await readFile(join(root, 'x.yaml'), 'utf8')).toBe('a:\n  - 1\n  - 2\nb:\n  c: d\n');
+    await writeFile(join(root, 'bad.json'), '{"a":');
+    const bad = await load(join(root, 'bad.json'))();
+    expect(
+      E.isLeft(bad) && bad.left.message.startsWith(`${join(root, 'bad.json')}: line 1, column 6`),
+    ).toBe(true);
+  });
+
+  it('stateDict is the JSON state itself and dict the config', () => {
+    const s = epochs(stateIn(), 0, 2);
+    expect(JSON.parse(JSON.stringify(S.stateDict(s)))).toEqual(s);
+    expect(S.dict(s)).toBe(s.config);
+    expect(S.checkpointDirName(s)).toBe('checkpoints');
   });
 });

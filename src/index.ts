@@ -45,7 +45,7 @@ export type { Override, ParsedArgs, ArgsError } from './state/overrides.js';
 export { readConfigFile } from './effects/configFile.js';
 export type { ConfigFileError } from './effects/configFile.js';
 export { uuid5, sha1, experimentNamespace } from './state/uuid.js';
-export { seedRng, drawRaw } from './state/rng.js';
+export { seedRng, drawRaw, permutation } from './state/rng.js';
 export type { RngState } from './state/rng.js';
 export { getIn, setIn, mergeDeep, splitPath } from './state/merge.js';
 export type { MergeOptions } from './state/merge.js';
@@ -321,3 +321,16 @@ export type {
 // --- TensorFlow.js parts (issue 6) ---
 export { modelPart, optimizerPart } from './effects/tfjs.js';
 export type { TfModule } from './effects/tfjs.js';
+// --- the runner shell and the tfjs training loop (issue 6) ---
+export { createRunner, gitCommit, timeString } from './effects/runner.js';
+export type { Runner, RunnerEnv, RunnerStartError } from './effects/runner.js';
+export { createRunLogger } from './effects/runLogger.js';
+export type { RunLoggerOptions } from './effects/runLogger.js';
+export { trainTfjs, firstEpoch, patienceExhausted } from './effects/trainTfjs.js';
+export type {
+  TfjsTask,
+  SplitData,
+  BatchFn,
+  TrainOutcome,
+  TrainError,
+} from './effects/trainTfjs.js';

@@ -125,6 +125,8 @@ export type LoadCheckpointError =
 export interface LoadedRun {
   readonly state: RunnerState;
   readonly path: string | null;
+  /** The checkpoint read (its parts can be restored later, see `restoreParts`), or `null`. */
+  readonly checkpoint: LoadedCheckpoint | null;
   readonly warnings: readonly string[];
 }
 
@@ -230,7 +232,7 @@ export const loadCheckpoint =
       }
       if (found === null) {
         warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
-        return E.right({ state, path: null, warnings });
+        return E.right({ state, path: null, checkpoint: null, warnings });
       }
       loaded = found;
     } else {
@@ -260,7 +262,7 @@ export const loadCheckpoint =
     next = setTimestamp(next, timestamp);
     const restored = await restoreParts(parts, loaded)();
     if (E.isLeft(restored)) return restored;
-    return E.right({ state: next, path: loaded.path, warnings });
+    return E.right({ state: next, path: loaded.path, checkpoint: loaded, warnings });
   };
 
 /**

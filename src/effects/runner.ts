@@ -1,0 +1,258 @@
+/**
+ * The runner shell: the spec's start-up and effectful members around the pure core. It holds the
+ * current state, and `dispatch(action)` reduces it, appends the action to `history.jsonl` and
+ * returns the new state. Users who want no shell call the reducers and effects directly.
+ */
+import { execFile } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as E from 'fp-ts/lib/Either.js';
+import type { Logger } from 'pino';
+import { actions as act, reduce, type Action } from '../reducers/actions.js';
+import type { ConfigError } from '../state/decodeConfig.js';
+import { decodeConfigWithWarnings } from '../state/decodeConfig.js';
+import { isPlainObject } from '../state/Json.js';
+import { initialState, type ParallelContext, type RunnerState } from '../state/RunnerState.js';
+import { seedRng } from '../state/rng.js';
+import {
+  bestResult,
+  checkpointDir,
+  dir,
+  id,
+  isMainProcess,
+  latestResult,
+  logPath,
+  name,
+} from '../state/selectors.js';
+import { cleanupTemp, type FsError } from './atomic.js';
+import { restoreParts, type CheckpointError } from './checkpointFile.js';
+import type { SavedCheckpoint } from './checkpointStore.js';
+import { openHistory, type HistoryOptions, type HistoryWriter } from './history.js';
+import { acquireRunLock, type LockHeld, type RunLock } from './lock.js';
+import {
+  loadCheckpoint as loadCheckpointEffect,
+  saveCheckpoint as saveCheckpointEffect,
+  saveResult as saveResultEffect,
+  yaml,
+  type LoadCheckpointError,
+  type LoadCheckpointOptions,
+  type Parts,
+} from './runFiles.js';
+import type { LoadedCheckpoint } from './checkpointFile.js';
+import type { JsonlCorrupt, JsonlInvalidValue } from './jsonl.js';
+import { createRunLogger } from './runLogger.js';
+
+const run = promisify(execFile);
+
+/** The git commit hash of the repository around `cwd`, or `undefined` outside one. */
+export const gitCommit = async (cwd: string): Promise<string | undefined> => {
+  try {
+    const { stdout } = await run('git', ['rev-parse', 'HEAD'], { cwd, timeout: 5000 });
+    const hash = stdout.trim();
+    return /^[0-9a-f]{40}$/.test(hash) ? hash : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** The spec's time string: `YYYYMMDD-HHMMSS` in local time. */
+export const timeString = (date: Date): string => {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+};
+
+/** What the shell needs from the world; every field has a real default. */
+export interface RunnerEnv {
+  /**
+   * Named stateful parts saved in checkpoints (model, optimizer, ...), or a function building
+   * them from the state once the seed is known (so weight initializers can use it); a resumed
+   * run then loads their state dicts from the checkpoint.
+   */
+  readonly parts?: Parts | ((state: RunnerState) => Parts);
+  /** The clock (default: `new Date()`). */
+  readonly now?: () => Date;
+  /** Where to look for the git repository (default: `process.cwd()`). */
+  readonly cwd?: string;
+  /** The process's place in a parallel run (default: rank 0 of 1). */
+  readonly parallel?: Partial<ParallelContext>;
+  /** Draws a seed when none is configured (default: `crypto.randomInt(2 ** 31)`). */
+  readonly drawSeed?: () => number;
+  /** The logger (default: pino to stdout and to `run.log`). */
+  readonly logger?: Logger;
+  /** Options of the action log; `false` writes none. */
+  readonly history?: HistoryOptions | false;
+}
+
+/** Why a runner could not start. */
+export type RunnerStartError =
+  ConfigError | LockHeld | FsError | LoadCheckpointError | JsonlCorrupt | JsonlInvalidValue;
+
+/** The runner shell. Every method that touches the outside returns an `Either`. */
+export interface Runner {
+  /** The current state. */
+  readonly state: RunnerState;
+  readonly parts: Parts;
+  readonly logger: Logger;
+  /** The checkpoint the run resumed from, or `null`. */
+  readonly resumedFrom: string | null;
+  /** Applies an action, appends it to the action log, returns the new state. */
+  dispatch(action: Action): Promise<E.Either<FsError | JsonlInvalidValue, RunnerState>>;
+  /** The spec's save_checkpoint for the current state and parts. */
+  saveCheckpoint(): Promise<E.Either<CheckpointError, SavedCheckpoint>>;
+  /** The spec's load_checkpoint into the current state and parts (logged as a `restore` action). */
+  loadCheckpoint(
+    source?: string | LoadedCheckpoint,
+    options?: Omit<LoadCheckpointOptions, 'parts'>,
+  ): Promise<E.Either<LoadCheckpointError | FsError | JsonlInvalidValue, RunnerState>>;
+  /** The spec's save_result. */
+  saveResult(): Promise<E.Either<FsError, readonly string[]>>;
+  /** The spec's print_result: the latest and best results, on the main process. */
+  printResult(): void;
+  /** Flushes and closes the action log and the logger, and releases the run lock. */
+  close(): Promise<void>;
+}
+
+/**
+ * The spec's start-up, at the edge: decodes the config (typo warnings logged), fills
+ * `experimentId` with the git commit hash inside a repository, takes the parallel context,
+ * stamps the time, locks the run dir (a second process fails fast naming the holder), cleans
+ * leftovers of a crashed save, resumes (`config.checkpoint`, or `autoResume`: the newest valid
+ * checkpoint of this run), seeds (drawing a seed once when none is configured, written into the
+ * config so the run is reproducible; rank bias applied), writes `config.yaml` and opens
+ * `history.jsonl`.
+ *
+ * @example
+ * const runner = await createRunner({ epochEnd: 10, seed: 0 }, { parts: { model: modelPart(tf, model) } });
+ */
+export const createRunner = async (
+  input: unknown,
+  env: RunnerEnv = {},
+): Promise<E.Either<RunnerStartError, Runner>> => {
+  const now = env.now ?? (() => new Date());
+  const raw: Record<string, unknown> = isPlainObject(input) ? { ...input } : {};
+  if (raw['experimentId'] === undefined && isPlainObject(input)) {
+    const commit = await gitCommit(env.cwd ?? process.cwd());
+    if (commit !== undefined) raw['experimentId'] = commit;
+  }
+  const decoded = decodeConfigWithWarnings(isPlainObject(input) ? raw : input);
+  if (E.isLeft(decoded)) return decoded;
+  const parallel = {
+    rank: env.parallel?.rank ?? 0,
+    localRank: env.parallel?.localRank ?? 0,
+    worldSize: env.parallel?.worldSize ?? 1,
+  };
+  let state = initialState(decoded.right.config, { timestamp: timeString(now()), ...parallel });
+  const factory = typeof env.parts === 'function' ? env.parts : undefined;
+  const early: Parts = typeof env.parts === 'function' ? {} : (env.parts ?? {});
+
+  // Resume first: a resumed run adopts its run dir and its seed.
+  const wantsResume = state.config.checkpoint !== undefined || state.config.autoResume;
+  let resumedFrom: string | null = null;
+  let checkpoint: LoadedCheckpoint | null = null;
+  const notes: string[] = decoded.right.warnings.map((w) => w.message);
+  if (wantsResume) {
+    const loaded = await loadCheckpointEffect(state, undefined, { parts: early })();
+    if (E.isLeft(loaded)) return loaded;
+    state = loaded.right.state;
+    resumedFrom = loaded.right.path;
+    checkpoint = loaded.right.checkpoint;
+    notes.push(...loaded.right.warnings);
+  }
+  if (state.config.seed === undefined) {
+    const seed = (env.drawSeed ?? (() => randomInt(2 ** 31)))();
+    state = reduce(state, act.mergeConfig({ seed }));
+  }
+  if (resumedFrom === null) {
+    // The rank bias of the spec's set_seed: each process draws a different stream.
+    state = reduce(state, act.setRng(seedRng((state.config.seed ?? 0) + parallel.rank)));
+  }
+  const parts = factory === undefined ? early : factory(state);
+  if (factory !== undefined && checkpoint !== null) {
+    const restored = await restoreParts(parts, checkpoint)();
+    if (E.isLeft(restored)) return restored;
+  }
+
+  const logger =
+    env.logger ??
+    createRunLogger({ logPath: isMainProcess(state) ? logPath(state) : undefined }).child({
+      run: name(state),
+      id: id(state),
+      rank: parallel.rank,
+    });
+  for (const note of notes) logger.warn(note);
+
+  let lock: RunLock | undefined;
+  let history: HistoryWriter | undefined;
+  if (isMainProcess(state)) {
+    const locked = await acquireRunLock(dir(state))();
+    if (E.isLeft(locked)) return locked;
+    lock = locked.right;
+    for (const w of lock.warnings) logger.warn(w.message);
+    const cleaned = await cleanupTemp(checkpointDir(state))();
+    if (E.isRight(cleaned) && cleaned.right.length > 0) {
+      logger.warn({ files: cleaned.right }, 'removed files left by an interrupted save');
+    }
+    const written = await yaml(state, join(dir(state), 'config.yaml'))();
+    if (E.isLeft(written)) return written;
+    if (env.history !== false) {
+      const opened = await openHistory(
+        join(dir(state), 'history.jsonl'),
+        state,
+        env.history ?? {},
+      )();
+      if (E.isLeft(opened)) return opened;
+      history = opened.right.writer;
+      for (const w of opened.right.warnings) logger.warn(w.message);
+    }
+  }
+  logger.info(
+    { dir: dir(state), resumedFrom, seed: state.config.seed },
+    resumedFrom === null ? 'run started' : 'run resumed',
+  );
+
+  const dispatch = async (
+    action: Action,
+  ): Promise<E.Either<FsError | JsonlInvalidValue, RunnerState>> => {
+    state = reduce(state, action);
+    if (history !== undefined) {
+      const r = await history.append(action, state)();
+      if (E.isLeft(r)) return r;
+    }
+    return E.right(state);
+  };
+
+  const runner: Runner = {
+    get state() {
+      return state;
+    },
+    parts,
+    logger,
+    resumedFrom,
+    dispatch,
+    saveCheckpoint: () => saveCheckpointEffect(state, parts)(),
+    loadCheckpoint: async (source, options = {}) => {
+      const loaded = await loadCheckpointEffect(state, source, { ...options, parts })();
+      if (E.isLeft(loaded)) return loaded;
+      for (const w of loaded.right.warnings) logger.warn(w);
+      if (loaded.right.path === null) return E.right(state);
+      return dispatch(act.restore(loaded.right.state, options.overrideConfig ?? false));
+    },
+    saveResult: () => saveResultEffect(state)(),
+    printResult: () => {
+      if (!isMainProcess(state)) return;
+      logger.info({ latest: latestResult(state) }, 'latest result');
+      logger.info({ best: bestResult(state) }, 'best result');
+    },
+    close: async () => {
+      if (history !== undefined) await history.close()();
+      await new Promise<void>((resolve) => {
+        logger.flush(() => {
+          resolve();
+        });
+      });
+      if (lock !== undefined) await lock.release();
+    },
+  };
+  return E.right(runner);
+};

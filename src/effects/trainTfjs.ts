@@ -37,6 +37,8 @@ export interface TfjsTask {
   /** Named splits; the training split is `trainSplit` (default `train`), the others are evaluated. */
   readonly splits: Readonly<Record<string, SplitData>>;
   readonly trainSplit?: string;
+  /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
+  readonly save?: boolean;
 }
 
 /** How the loop ended. */
@@ -266,10 +268,12 @@ export const trainTfjs = async (
       { epoch, result, best: isBest(runner.state) },
       formatEpochResult(runner.state, result),
     );
-    const saved = await runner.saveCheckpoint();
-    if (E.isLeft(saved)) return failed('saveCheckpoint', saved.left);
-    const written = await runner.saveResult();
-    if (E.isLeft(written)) return failed('saveResult', written.left);
+    if (task.save !== false) {
+      const saved = await runner.saveCheckpoint();
+      if (E.isLeft(saved)) return failed('saveCheckpoint', saved.left);
+      const written = await runner.saveResult();
+      if (E.isLeft(written)) return failed('saveResult', written.left);
+    }
     if (patienceExhausted(runner.state)) {
       reason = 'patience';
       runner.logger.info(

@@ -1,0 +1,49 @@
+/** The examples a new user copies run as documented (real child processes). */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const repo = new URL('../..', import.meta.url).pathname;
+const tsx = (args: string[]): string =>
+  execFileSync(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+    stdio: 'pipe',
+  });
+
+let root = '';
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'danling-examples-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('examples', () => {
+  it('bareLoop fits the line with reducers alone', () => {
+    const out = tsx(['examples/bareLoop.ts', join(root, 'bare')]);
+    const [, w, b] = /w = (-?[\d.]+), b = (-?[\d.]+)/.exec(out) ?? [];
+    expect(Math.abs(Number(w) - 3)).toBeLessThan(0.5);
+    expect(Math.abs(Number(b) + 1)).toBeLessThan(0.2);
+    expect(out).toContain('epoch [4/4]');
+  });
+
+  it('replay rebuilds epochs 3 and 4 of a demo run from its history.jsonl', () => {
+    const project = join(root, 'iris');
+    tsx(['examples/iris.ts', '--projectRoot', project, '--epochEnd', '6']);
+    const [run] = readdirSync(project);
+    const [stamp] = readdirSync(join(project, run ?? ''));
+    const out = tsx([
+      'examples/replay.ts',
+      join(project, run ?? '', stamp ?? '', 'history.jsonl'),
+      '3',
+      '4',
+    ]);
+    expect(out).toContain('epoch [3/5]');
+    expect(out).toContain('epoch [4/5]');
+    expect(out).toContain('results added at indices: 4');
+  });
+});

@@ -22,15 +22,12 @@ const formatOf = (path: string): 'yaml' | 'json' =>
   extname(path).toLowerCase() === '.json' ? 'json' : 'yaml';
 
 /**
- * Reads a YAML (`.yaml`, `.yml`, anything else) or JSON (`.json`) config file into a plain
- * object, not yet decoded. Never rejects.
+ * Reads a text file; on failure, a message naming the file and what to do
+ * (`run.yaml: no such file; check the path`). Never rejects.
  */
-export const readConfigFile = async (
-  path: string,
-): Promise<E.Either<ConfigFileError, Record<string, unknown>>> => {
-  let text: string;
+export const readText = async (path: string): Promise<E.Either<string, string>> => {
   try {
-    text = await readFile(path, 'utf8');
+    return E.right(await readFile(path, 'utf8'));
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     const reason =
@@ -41,8 +38,20 @@ export const readConfigFile = async (
           : code === 'EACCES'
             ? 'permission denied'
             : String(error);
-    return E.left({ _tag: 'ConfigFileUnreadable', path, message: `${path}: ${reason}` });
+    return E.left(`${path}: ${reason}`);
   }
+};
+
+/**
+ * Reads a YAML (`.yaml`, `.yml`, anything else) or JSON (`.json`) config file into a plain
+ * object, not yet decoded. Never rejects.
+ */
+export const readConfigFile = async (
+  path: string,
+): Promise<E.Either<ConfigFileError, Record<string, unknown>>> => {
+  const read = await readText(path);
+  if (E.isLeft(read)) return E.left({ _tag: 'ConfigFileUnreadable', path, message: read.left });
+  const text = read.right;
   const parsed = formatOf(path) === 'json' ? parseJson(text) : parseYaml(text);
   if (E.isLeft(parsed)) {
     return E.left({

@@ -3,7 +3,7 @@
  * loadPretrained, saveResult, and the config files json / fromJson / yaml / fromYaml. Each
  * returns a TaskEither whose error names the file and the fix; nothing throws.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
@@ -39,6 +39,7 @@ import {
   name,
 } from '../state/selectors.js';
 import { toArray } from '../state/vector.js';
+import { readText } from './configFile.js';
 import { writeFileAtomic, writeJsonAtomic, linkOrCopyAtomic, type FsError } from './atomic.js';
 import {
   checkParts,
@@ -400,18 +401,11 @@ const readConfig =
     context: StateContext,
   ): TE.TaskEither<ConfigFileInvalid, RunnerState> =>
   async () => {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      return E.left({
-        _tag: 'ConfigFileInvalid',
-        path: file,
-        error: null,
-        message: `${file}: ${code === 'ENOENT' ? 'no such file; check the path' : String(error)}`,
-      });
+    const read = await readText(file);
+    if (E.isLeft(read)) {
+      return E.left({ _tag: 'ConfigFileInvalid', path: file, error: null, message: read.left });
     }
+    const text = read.right;
     return E.bimap(
       (error: ConfigTextError): ConfigFileInvalid => ({
         _tag: 'ConfigFileInvalid',
@@ -468,17 +462,9 @@ export interface LoadFileError {
 export const load =
   (file: string): TE.TaskEither<LoadFileError, unknown> =>
   async () => {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      return E.left({
-        _tag: 'LoadFileError',
-        path: file,
-        message: `${file}: ${code === 'ENOENT' ? 'no such file; check the path' : String(error)}`,
-      });
-    }
+    const read = await readText(file);
+    if (E.isLeft(read)) return E.left({ _tag: 'LoadFileError', path: file, message: read.left });
+    const text = read.right;
     const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
     return E.mapLeft((e: { message: string }) => ({
       _tag: 'LoadFileError' as const,

@@ -334,3 +334,20 @@ export type {
   TrainOutcome,
   TrainError,
 } from './effects/trainTfjs.js';
+// --- edges (issue 5): launchers, seeding, metric output ---
+export { parallelContext, LAUNCHERS } from './effects/parallel.js';
+export type { LauncherError } from './effects/parallel.js';
+export { seedFor, rngFor, randomInt, randomFloat, randomNormal, tfSeed } from './state/random.js';
+export { setSeed, setDeterministic } from './effects/seed.js';
+export type { SetSeedOptions, DeterministicReport } from './effects/seed.js';
+export { flattenResult } from './state/flatten.js';
+export {
+  crc32c,
+  maskedCrc32c,
+  tfRecord,
+  encodeEvent,
+  openEventWriter,
+} from './effects/tensorboard.js';
+export type { EventWriter, EventWriterOptions } from './effects/tensorboard.js';
+export { openMetricsFiles, metricsCsv, writeResult, writeScore } from './effects/metrics.js';
+export type { MetricsFiles, MetricsRow, ResultWriters } from './effects/metrics.js';

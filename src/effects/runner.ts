@@ -4,7 +4,6 @@
  * returns the new state. Users who want no shell call the reducers and effects directly.
  */
 import { execFile } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
@@ -14,8 +13,9 @@ import type { ConfigError } from '../state/decodeConfig.js';
 import { decodeConfigWithWarnings } from '../state/decodeConfig.js';
 import { isPlainObject } from '../state/Json.js';
 import { initialState, type ParallelContext, type RunnerState } from '../state/RunnerState.js';
-import { seedRng } from '../state/rng.js';
+import { formatStepResult } from '../state/format.js';
 import {
+  getResult,
   bestResult,
   checkpointDir,
   dir,
@@ -42,6 +42,10 @@ import {
 import type { LoadedCheckpoint } from './checkpointFile.js';
 import type { JsonlCorrupt, JsonlInvalidValue } from './jsonl.js';
 import { createRunLogger } from './runLogger.js';
+import { openMetricsFiles, writeResult, type MetricsFiles } from './metrics.js';
+import { parallelContext, type LauncherError } from './parallel.js';
+import { setSeed } from './seed.js';
+import { openEventWriter, type EventWriter } from './tensorboard.js';
 
 const run = promisify(execFile);
 
@@ -74,10 +78,14 @@ export interface RunnerEnv {
   readonly now?: () => Date;
   /** Where to look for the git repository (default: `process.cwd()`). */
   readonly cwd?: string;
-  /** The process's place in a parallel run (default: rank 0 of 1). */
+  /** The process's place in a parallel run (default: read from `env` by `parallelContext`). */
   readonly parallel?: Partial<ParallelContext>;
+  /** The environment the launcher variables are read from (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Draws a seed when none is configured (default: `crypto.randomInt(2 ** 31)`). */
   readonly drawSeed?: () => number;
+  /** The clock for metric rows and TensorBoard, in seconds (default `Date.now() / 1000`). */
+  readonly seconds?: () => number;
   /** The logger (default: pino to stdout and to `run.log`). */
   readonly logger?: Logger;
   /** Options of the action log; `false` writes none. */
@@ -86,7 +94,13 @@ export interface RunnerEnv {
 
 /** Why a runner could not start. */
 export type RunnerStartError =
-  ConfigError | LockHeld | FsError | LoadCheckpointError | JsonlCorrupt | JsonlInvalidValue;
+  | ConfigError
+  | LauncherError
+  | LockHeld
+  | FsError
+  | LoadCheckpointError
+  | JsonlCorrupt
+  | JsonlInvalidValue;
 
 /** The runner shell. Every method that touches the outside returns an `Either`. */
 export interface Runner {
@@ -109,6 +123,24 @@ export interface Runner {
   saveResult(): Promise<E.Either<FsError, readonly string[]>>;
   /** The spec's print_result: the latest and best results, on the main process. */
   printResult(): void;
+  /** The spec's write_result: scalars `split/name` at `step` (default: the current step). */
+  writeResult(result: unknown, split: string, step?: number): Promise<E.Either<FsError, void>>;
+  /** The spec's write_score: one scalar. */
+  writeScore(
+    name: string,
+    score: number,
+    split: string,
+    step?: number,
+  ): Promise<E.Either<FsError, void>>;
+  /**
+   * The spec's step_log: logs the step line (`training on train [3/99]\tloss: 0.1000`) of the
+   * meters' last values and, in train mode, writes them as a result. Returns the result.
+   */
+  stepLog(
+    split: string,
+    iteration: number,
+    length: number,
+  ): Promise<Readonly<Record<string, number>>>;
   /** Flushes and closes the action log and the logger, and releases the run lock. */
   close(): Promise<void>;
 }
@@ -137,10 +169,12 @@ export const createRunner = async (
   }
   const decoded = decodeConfigWithWarnings(isPlainObject(input) ? raw : input);
   if (E.isLeft(decoded)) return decoded;
+  const launched = parallelContext(env.env ?? process.env);
+  if (E.isLeft(launched)) return launched;
   const parallel = {
-    rank: env.parallel?.rank ?? 0,
-    localRank: env.parallel?.localRank ?? 0,
-    worldSize: env.parallel?.worldSize ?? 1,
+    rank: env.parallel?.rank ?? launched.right.rank,
+    localRank: env.parallel?.localRank ?? launched.right.localRank,
+    worldSize: env.parallel?.worldSize ?? launched.right.worldSize,
   };
   let state = initialState(decoded.right.config, { timestamp: timeString(now()), ...parallel });
   const factory = typeof env.parts === 'function' ? env.parts : undefined;
@@ -159,13 +193,11 @@ export const createRunner = async (
     checkpoint = loaded.right.checkpoint;
     notes.push(...loaded.right.warnings);
   }
-  if (state.config.seed === undefined) {
-    const seed = (env.drawSeed ?? (() => randomInt(2 ** 31)))();
-    state = reduce(state, act.mergeConfig({ seed }));
-  }
-  if (resumedFrom === null) {
-    // The rank bias of the spec's set_seed: each process draws a different stream.
-    state = reduce(state, act.setRng(seedRng((state.config.seed ?? 0) + parallel.rank)));
+  if (resumedFrom === null || state.config.seed === undefined) {
+    // A fresh run seeds its stream (seed + rank); a resumed one keeps the restored stream.
+    const seeded = setSeed(state, env.drawSeed === undefined ? {} : { draw: env.drawSeed });
+    const keep = resumedFrom !== null;
+    for (const a of seeded.actions) if (!(keep && a.type === 'setRng')) state = reduce(state, a);
   }
   const parts = factory === undefined ? early : factory(state);
   if (factory !== undefined && checkpoint !== null) {
@@ -184,6 +216,9 @@ export const createRunner = async (
 
   let lock: RunLock | undefined;
   let history: HistoryWriter | undefined;
+  let files: MetricsFiles | undefined;
+  let events: EventWriter | undefined;
+  const seconds = env.seconds ?? (() => Date.now() / 1000);
   if (isMainProcess(state)) {
     const locked = await acquireRunLock(dir(state))();
     if (E.isLeft(locked)) return locked;
@@ -195,6 +230,15 @@ export const createRunner = async (
     }
     const written = await yaml(state, join(dir(state), 'config.yaml'))();
     if (E.isLeft(written)) return written;
+    files = openMetricsFiles(dir(state));
+    if (state.config.tensorboard) events = openEventWriter(dir(state), { now: seconds });
+    if (resumedFrom !== null) {
+      // Rows a killed run wrote after its last checkpoint would make curves double back.
+      const from = state.progress.step + 1;
+      const purged = await files.purgeFrom(from);
+      if (E.isLeft(purged)) return purged;
+      events?.purgeFrom(from);
+    }
     if (env.history !== false) {
       const opened = await openHistory(
         join(dir(state), 'history.jsonl'),
@@ -239,6 +283,25 @@ export const createRunner = async (
       return dispatch(act.restore(loaded.right.state, options.overrideConfig ?? false));
     },
     saveResult: () => saveResultEffect(state)(),
+    writeResult: (result, split, step) =>
+      writeResult(
+        {
+          ...(files === undefined ? {} : { files }),
+          ...(events === undefined ? {} : { events }),
+          now: seconds,
+        },
+        result,
+        split,
+        step ?? state.progress.step,
+      ),
+    writeScore: (scoreName, score, split, step) =>
+      runner.writeResult({ [scoreName]: score }, split, step),
+    stepLog: async (split, iteration, length) => {
+      const result = getResult(state, 'step');
+      logger.info(formatStepResult(state, result, split, iteration, length));
+      if (state.mode === 'train') await runner.writeResult(result, split);
+      return result;
+    },
     printResult: () => {
       if (!isMainProcess(state)) return;
       logger.info({ latest: latestResult(state) }, 'latest result');
@@ -246,6 +309,7 @@ export const createRunner = async (
     },
     close: async () => {
       if (history !== undefined) await history.close()();
+      events?.close();
       await new Promise<void>((resolve) => {
         logger.flush(() => {
           resolve();

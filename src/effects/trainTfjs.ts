@@ -11,7 +11,7 @@ import { getIn } from '../state/merge.js';
 import type { JsonObject } from '../state/Json.js';
 import { permutation } from '../state/rng.js';
 import type { RunnerState } from '../state/RunnerState.js';
-import { formatEpochResult, formatStepResult } from '../state/format.js';
+import { formatEpochResult } from '../state/format.js';
 import { bestIndex, getResult, isBest, latestResult } from '../state/selectors.js';
 import type { Runner } from './runner.js';
 
@@ -240,15 +240,7 @@ export const trainTfjs = async (
       const metered = await send(act.updateMeters(values, size));
       if (E.isLeft(metered)) return metered;
       if ((b + 1) % logEvery === 0 || b === batches - 1) {
-        runner.logger.info(
-          formatStepResult(
-            runner.state,
-            getResult(runner.state, 'step'),
-            trainName,
-            b + 1,
-            batches,
-          ),
-        );
+        await runner.stepLog(trainName, b + 1, batches);
       }
     }
     await applyPending();
@@ -264,6 +256,10 @@ export const trainTfjs = async (
     }
     const appended = await send(act.appendResult(result, epoch));
     if (E.isLeft(appended)) return appended;
+    for (const [split, values] of Object.entries(result)) {
+      const w = await runner.writeResult(values, split);
+      if (E.isLeft(w)) return failed('writeResult', w.left);
+    }
     runner.logger.info(
       { epoch, result, best: isBest(runner.state) },
       formatEpochResult(runner.state, result),

@@ -324,8 +324,12 @@ export type { TfModule } from './effects/tfjs.js';
 // --- the runner shell and the tfjs training loop (issue 6) ---
 export { createRunner, gitCommit, timeString } from './effects/runner.js';
 export type { Runner, RunnerEnv, RunnerStartError } from './effects/runner.js';
-export { createRunLogger } from './effects/runLogger.js';
-export type { RunLoggerOptions } from './effects/runLogger.js';
+export { createRunLogger, initLogging, print } from './effects/runLogger.js';
+export type { RunLoggerOptions, InitLoggingOptions } from './effects/runLogger.js';
+export { createProgressBar } from './effects/progress.js';
+export type { ProgressBar, ProgressStream } from './effects/progress.js';
+export { renderProgress } from './state/progressLine.js';
+export type { ProgressView } from './state/progressLine.js';
 export { trainTfjs, firstEpoch, patienceExhausted } from './effects/trainTfjs.js';
 export type {
   TfjsTask,
@@ -335,7 +339,7 @@ export type {
   TrainError,
 } from './effects/trainTfjs.js';
 // --- edges (issue 5): launchers, seeding, metric output ---
-export { parallelContext, LAUNCHERS } from './effects/parallel.js';
+export { parallelContext, initDistributed, LAUNCHERS } from './effects/parallel.js';
 export type { LauncherError } from './effects/parallel.js';
 export { seedFor, rngFor, randomInt, randomFloat, randomNormal, tfSeed } from './state/random.js';
 export { setSeed, setDeterministic } from './effects/seed.js';
@@ -347,6 +351,7 @@ export {
   tfRecord,
   encodeEvent,
   openEventWriter,
+  initTensorboard,
 } from './effects/tensorboard.js';
 export type { EventWriter, EventWriterOptions } from './effects/tensorboard.js';
 export { openMetricsFiles, metricsCsv, writeResult, writeScore } from './effects/metrics.js';

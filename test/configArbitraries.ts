@@ -22,6 +22,8 @@ const valueFor = (codecName: string): fc.Arbitrary<Json> => {
       return fc.string({ minLength: 1, maxLength: 12 });
     case 'a boolean':
       return fc.boolean();
+    case 'one of trace, debug, info, warn, error, fatal, silent':
+      return fc.constantFrom('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent');
     default:
       throw new Error(`no arbitrary for ${codecName}`);
   }

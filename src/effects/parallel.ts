@@ -97,3 +97,6 @@ export const parallelContext = (
   }
   return E.right({ rank, worldSize, localRank });
 };
+
+/** The spec's init_distributed: the parallel context of this process (see {@link parallelContext}). */
+export const initDistributed = parallelContext;

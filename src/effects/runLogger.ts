@@ -6,6 +6,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import type { RunnerState } from '../state/RunnerState.js';
+import { id, isMainProcess, logPath, name } from '../state/selectors.js';
 
 /** Options of {@link createRunLogger}. */
 export interface RunLoggerOptions {
@@ -34,4 +36,37 @@ export const createRunLogger = (options: RunLoggerOptions = {}): Logger => {
     });
   }
   return pino({ level: 'debug' }, pino.multistream(streams));
+};
+
+/** Options of {@link initLogging}. */
+export interface InitLoggingOptions {
+  /** Where console lines go (default `process.stdout`); pretty when it is a TTY. */
+  readonly stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/**
+ * The spec's init_logging: the run's logger, bound to its name, id and rank. Console lines at
+ * `config.logLevel` and up; `run.log` (JSON lines, debug and up, written synchronously so a crash
+ * loses nothing already logged) when `config.log` is set and this is the main process.
+ */
+export const initLogging = (state: RunnerState, options: InitLoggingOptions = {}): Logger =>
+  createRunLogger({
+    logPath: state.config.log && isMainProcess(state) ? logPath(state) : undefined,
+    level: state.config.logLevel,
+    ...(options.stdout === undefined ? {} : { stdout: options.stdout }),
+  }).child({ run: name(state), id: id(state), rank: state.parallel.rank });
+
+/**
+ * The spec's print (set up by init_print): logs `message` on the main process only, unless
+ * `force`. Returns whether it was logged.
+ */
+export const print = (
+  logger: Logger,
+  state: RunnerState,
+  message: string,
+  options: { readonly force?: boolean } = {},
+): boolean => {
+  if (!isMainProcess(state) && options.force !== true) return false;
+  logger.info(message);
+  return true;
 };

@@ -19,11 +19,8 @@ import {
   bestResult,
   checkpointDir,
   dir,
-  id,
   isMainProcess,
   latestResult,
-  logPath,
-  name,
 } from '../state/selectors.js';
 import { cleanupTemp, type FsError } from './atomic.js';
 import { restoreParts, type CheckpointError } from './checkpointFile.js';
@@ -41,11 +38,12 @@ import {
 } from './runFiles.js';
 import type { LoadedCheckpoint } from './checkpointFile.js';
 import type { JsonlCorrupt, JsonlInvalidValue } from './jsonl.js';
-import { createRunLogger } from './runLogger.js';
+import { initLogging } from './runLogger.js';
+import { createProgressBar, type ProgressStream } from './progress.js';
 import { openMetricsFiles, writeResult, type MetricsFiles } from './metrics.js';
 import { parallelContext, type LauncherError } from './parallel.js';
 import { setSeed } from './seed.js';
-import { openEventWriter, type EventWriter } from './tensorboard.js';
+import { initTensorboard, type EventWriter } from './tensorboard.js';
 
 const run = promisify(execFile);
 
@@ -88,6 +86,8 @@ export interface RunnerEnv {
   readonly seconds?: () => number;
   /** The logger (default: pino to stdout and to `run.log`). */
   readonly logger?: Logger;
+  /** Where the progress bar draws when it is a TTY (default `process.stderr`). */
+  readonly progressStream?: ProgressStream;
   /** Options of the action log; `false` writes none. */
   readonly history?: HistoryOptions | false;
 }
@@ -141,6 +141,8 @@ export interface Runner {
     iteration: number,
     length: number,
   ): Promise<Readonly<Record<string, number>>>;
+  /** Redraws the progress bar (on a TTY, main process only; throttled): split, step/total, rate, ETA, meters. */
+  progress(split: string, iteration: number, length: number): void;
   /** Flushes and closes the action log and the logger, and releases the run lock. */
   close(): Promise<void>;
 }
@@ -205,13 +207,7 @@ export const createRunner = async (
     if (E.isLeft(restored)) return restored;
   }
 
-  const logger =
-    env.logger ??
-    createRunLogger({ logPath: isMainProcess(state) ? logPath(state) : undefined }).child({
-      run: name(state),
-      id: id(state),
-      rank: parallel.rank,
-    });
+  const logger = env.logger ?? initLogging(state);
   for (const note of notes) logger.warn(note);
 
   let lock: RunLock | undefined;
@@ -219,6 +215,7 @@ export const createRunner = async (
   let files: MetricsFiles | undefined;
   let events: EventWriter | undefined;
   const seconds = env.seconds ?? (() => Date.now() / 1000);
+  const bar = createProgressBar(env.progressStream ?? process.stderr);
   if (isMainProcess(state)) {
     const locked = await acquireRunLock(dir(state))();
     if (E.isLeft(locked)) return locked;
@@ -231,7 +228,7 @@ export const createRunner = async (
     const written = await yaml(state, join(dir(state), 'config.yaml'))();
     if (E.isLeft(written)) return written;
     files = openMetricsFiles(dir(state));
-    if (state.config.tensorboard) events = openEventWriter(dir(state), { now: seconds });
+    if (state.config.tensorboard) events = initTensorboard(dir(state), true, { now: seconds });
     if (resumedFrom !== null) {
       // Rows a killed run wrote after its last checkpoint would make curves double back.
       const from = state.progress.step + 1;
@@ -296,7 +293,11 @@ export const createRunner = async (
       ),
     writeScore: (scoreName, score, split, step) =>
       runner.writeResult({ [scoreName]: score }, split, step),
+    progress: (split, iteration, length) => {
+      if (isMainProcess(state)) bar.update(split, iteration, length, getResult(state, 'step'));
+    },
     stepLog: async (split, iteration, length) => {
+      bar.clear();
       const result = getResult(state, 'step');
       logger.info(formatStepResult(state, result, split, iteration, length));
       if (state.mode === 'train') await runner.writeResult(result, split);
@@ -308,6 +309,7 @@ export const createRunner = async (
       logger.info({ best: bestResult(state) }, 'best result');
     },
     close: async () => {
+      bar.clear();
       if (history !== undefined) await history.close()();
       events?.close();
       await new Promise<void>((resolve) => {

@@ -146,3 +146,13 @@ export const openEventWriter = (dir: string, options: EventWriterOptions = {}): 
     },
   };
 };
+
+/**
+ * The spec's init_tensorboard: an event writer in the run dir, on the main process only
+ * (`undefined` elsewhere).
+ */
+export const initTensorboard = (
+  runDir: string,
+  isMain: boolean,
+  options: EventWriterOptions = {},
+): EventWriter | undefined => (isMain ? openEventWriter(runDir, options) : undefined);

@@ -239,6 +239,7 @@ export const trainTfjs = async (
       }
       const metered = await send(act.updateMeters(values, size));
       if (E.isLeft(metered)) return metered;
+      runner.progress(trainName, b + 1, batches);
       if ((b + 1) % logEvery === 0 || b === batches - 1) {
         await runner.stepLog(trainName, b + 1, batches);
       }

@@ -41,6 +41,13 @@ export const NonEmptyString = refine(
   'a non-empty string',
   (u): u is string => typeof u === 'string' && u.length > 0,
 );
+/** A pino log level. */
+export const LogLevel = refine(
+  'one of trace, debug, info, warn, error, fatal, silent',
+  (u): u is string =>
+    typeof u === 'string' &&
+    ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(u),
+);
 /** A boolean. */
 export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
 /** Any JSON value. */
@@ -77,6 +84,11 @@ export const KNOWN_KEYS = {
   deterministic: key(Bool, 'Ask the backend for deterministic kernels.', false),
   log: key(Bool, 'Write the run log.', true),
   tensorboard: key(Bool, 'Write TensorBoard event files.', false),
+  logLevel: key(
+    LogLevel,
+    'Least severe log level shown on the console (run.log keeps debug and up).',
+    'info',
+  ),
   epochEnd: key(PositiveInt, 'Epoch to stop at (exclusive).'),
   stepEnd: key(PositiveInt, 'Optimizer step to stop at (exclusive).'),
   scoreSplit: key(NonEmptyString, 'Split whose metric is the score; inferred when not given.'),
@@ -136,6 +148,7 @@ export interface KnownConfig {
   readonly deterministic: boolean;
   readonly log: boolean;
   readonly tensorboard: boolean;
+  readonly logLevel: string;
   readonly epochEnd?: number;
   readonly stepEnd?: number;
   readonly scoreSplit?: string;

@@ -76,6 +76,8 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'saveInterval',
   'maxToKeep',
   'tensorboard',
+  'logLevel',
+  'log',
   'experimentId',
   'epoch',
   'step',

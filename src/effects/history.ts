@@ -83,15 +83,22 @@ export const openHistory =
     const writer: HistoryWriter = {
       path,
       count: () => count,
+      // Both lines are queued at call time, so concurrent appends keep their order and a
+      // snapshot always follows the action it is the state after.
       append: (action, after) => async () => {
-        const line = await w.append({ action } as unknown as Json)();
-        if (E.isLeft(line)) return line;
         count += 1;
-        if (count % every === 0) {
-          const snap = await w.append({ snapshot: after, actions: count } as unknown as Json)();
-          if (E.isLeft(snap)) return snap;
+        const line = w.append({ action } as unknown as Json)();
+        const snap =
+          count % every === 0
+            ? w.append({ snapshot: after, actions: count } as unknown as Json)()
+            : undefined;
+        const written = await line;
+        if (E.isLeft(written)) return written;
+        if (snap !== undefined) {
+          const s = await snap;
+          if (E.isLeft(s)) return s;
         }
-        return line;
+        return written;
       },
       sync: w.sync,
       close: w.close,

@@ -112,8 +112,8 @@ export interface Runner {
   readonly resumedFrom: string | null;
   /** Applies an action, appends it to the action log, returns the new state. */
   dispatch(action: Action): Promise<E.Either<FsError | JsonlInvalidValue, RunnerState>>;
-  /** The spec's save_checkpoint for the current state and parts. */
-  saveCheckpoint(): Promise<E.Either<CheckpointError, SavedCheckpoint>>;
+  /** The spec's save_checkpoint for the current state and parts (after the action log is on disk). */
+  saveCheckpoint(): Promise<E.Either<CheckpointError | JsonlInvalidValue, SavedCheckpoint>>;
   /** The spec's load_checkpoint into the current state and parts (logged as a `restore` action). */
   loadCheckpoint(
     source?: string | LoadedCheckpoint,
@@ -252,15 +252,29 @@ export const createRunner = async (
     resumedFrom === null ? 'run started' : 'run resumed',
   );
 
-  const dispatch = async (
+  // Appends to the action log are queued in order and written behind the loop (each line is
+  // handed to the kernel as soon as the queue reaches it); a failed append is reported by the
+  // next dispatch, and saveCheckpoint / close wait for the queue.
+  let logError: FsError | JsonlInvalidValue | undefined;
+  let logged: Promise<unknown> = Promise.resolve();
+  const dispatch = (
     action: Action,
   ): Promise<E.Either<FsError | JsonlInvalidValue, RunnerState>> => {
+    if (logError !== undefined) return Promise.resolve(E.left(logError));
     state = reduce(state, action);
     if (history !== undefined) {
-      const r = await history.append(action, state)();
-      if (E.isLeft(r)) return r;
+      logged = history
+        .append(action, state)()
+        .then((r) => {
+          if (E.isLeft(r)) logError ??= r.left;
+        });
     }
-    return E.right(state);
+    return Promise.resolve(E.right(state));
+  };
+  const drain = async (): Promise<E.Either<FsError | JsonlInvalidValue, void>> => {
+    await logged;
+    if (logError !== undefined) return E.left(logError);
+    return history === undefined ? E.right(undefined) : history.sync()();
   };
 
   const runner: Runner = {
@@ -271,7 +285,12 @@ export const createRunner = async (
     logger,
     resumedFrom,
     dispatch,
-    saveCheckpoint: () => saveCheckpointEffect(state, parts)(),
+    saveCheckpoint: async () => {
+      // The action log reaches the disk before the checkpoint it leads to.
+      const drained = await drain();
+      if (E.isLeft(drained)) return drained;
+      return saveCheckpointEffect(state, parts)();
+    },
     loadCheckpoint: async (source, options = {}) => {
       const loaded = await loadCheckpointEffect(state, source, { ...options, parts })();
       if (E.isLeft(loaded)) return loaded;
@@ -310,6 +329,7 @@ export const createRunner = async (
     },
     close: async () => {
       bar.clear();
+      await logged;
       if (history !== undefined) await history.close()();
       events?.close();
       await new Promise<void>((resolve) => {

@@ -354,6 +354,18 @@ export const isPidAlive = (pid: number): boolean => {
   }
 };
 
+/** The names in a folder, or `null` when the folder does not exist; other errors name it. */
+export const listDir = async (
+  fs: FileSystem,
+  dir: string,
+): Promise<E.Either<FsError, string[] | null>> => {
+  try {
+    return E.right(await fs.readdir(dir));
+  } catch (cause) {
+    return errnoCode(cause) === 'ENOENT' ? E.right(null) : E.left(fsError('list', dir, cause));
+  }
+};
+
 /**
  * Removes the temporary files that a crashed writer left in `dir` (names made by
  * {@link tempPathFor} whose writer pid is no longer alive; a writer that is still running keeps
@@ -363,13 +375,9 @@ export const cleanupTemp =
   (dir: string, options: Pick<WriteOptions, 'fs'> = {}): TE.TaskEither<FsError, string[]> =>
   async () => {
     const fs = options.fs ?? nodeFs;
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (cause) {
-      if (errnoCode(cause) === 'ENOENT') return E.right([]);
-      return E.left(fsError('list', dir, cause));
-    }
+    const listed = await listDir(fs, dir);
+    if (E.isLeft(listed)) return listed;
+    const names = listed.right ?? [];
     const removed: string[] = [];
     for (const name of names) {
       const match = TEMP_RE.exec(name);

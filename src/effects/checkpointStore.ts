@@ -7,7 +7,15 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import type { CheckpointPlan } from '../state/checkpointPlan.js';
-import { fsError, fsyncDir, linkOrCopyAtomic, nodeFs, tryFs, type FsError } from './atomic.js';
+import {
+  fsError,
+  fsyncDir,
+  linkOrCopyAtomic,
+  listDir,
+  nodeFs,
+  tryFs,
+  type FsError,
+} from './atomic.js';
 import {
   loadCheckpointFile,
   saveCheckpointFile,
@@ -138,13 +146,9 @@ export const listCheckpoints =
   ): TE.TaskEither<FsError, CheckpointEntry[]> =>
   async () => {
     const fs = options.fs ?? nodeFs;
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (cause) {
-      const e = fsError('list', dir, cause);
-      return e._tag === 'FileNotFound' ? E.right([]) : E.left(e);
-    }
+    const listed = await listDir(fs, dir);
+    if (E.isLeft(listed)) return listed;
+    const names = listed.right ?? [];
     const entries: CheckpointEntry[] = [];
     for (const file of names) {
       if (!file.endsWith(CHECKPOINT_EXT) || file.startsWith('.')) continue;
@@ -287,14 +291,9 @@ export const checkDir =
         action: given,
         message: `checkDir: action should be one of warn, raise or ignore, but got ${JSON.stringify(given)}`,
       });
-    const fs = options.fs ?? nodeFs;
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (cause) {
-      const e = fsError('list', dir, cause);
-      return e._tag === 'FileNotFound' ? E.right({ empty: true, warnings: [] }) : E.left(e);
-    }
+    const listed = await listDir(options.fs ?? nodeFs, dir);
+    if (E.isLeft(listed)) return listed;
+    const names = listed.right ?? [];
     if (names.length === 0) return E.right({ empty: true, warnings: [] });
     const notEmpty: DirNotEmpty = {
       _tag: 'DirNotEmpty',

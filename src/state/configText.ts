@@ -1,6 +1,6 @@
 /**
  * Text forms of a config with the spec's names: `yamls` / `fromYamls`, `jsons` / `fromJsons`.
- * Pure: reading and writing files is in `src/effects/configFile.ts`.
+ * Pure: reading and writing the files is the effect layer's job (`configFile.ts`).
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { parseDocument, stringify } from 'yaml';

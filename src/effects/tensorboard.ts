@@ -62,7 +62,11 @@ const bytesField = (field: number, bytes: Uint8Array | number[]): number[] => [
 ];
 const utf8 = new TextEncoder();
 
-/** An Event message: wall time, step, and either a file version, scalars or a session log. */
+/**
+ * An Event message: wall time, step, and either a file version, scalars or a session log.
+ * Field numbers as tensorflow/core/util/event.proto: wall_time 1, step 2, file_version 3,
+ * summary 5, session_log 7 (6 is the deprecated log_message); SessionLog.status 1, START = 1.
+ */
 export const encodeEvent = (event: {
   readonly wallTime: number;
   readonly step: number;
@@ -85,7 +89,7 @@ export const encodeEvent = (event: {
     }
     out.push(...bytesField(5, summary));
   }
-  if (event.sessionStart === true) out.push(...bytesField(6, [...key(1, 0), 1]));
+  if (event.sessionStart === true) out.push(...bytesField(7, [...key(1, 0), 1]));
   return Uint8Array.from(out);
 };
 

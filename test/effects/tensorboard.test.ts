@@ -89,7 +89,8 @@ const readEvents = (path: string): Ev[] => {
           ev.scalars.push([tag, val]);
         }
       }
-      if (f.field === 6)
+      // event.proto: session_log = 7 (log_message = 6 is deprecated).
+      if (f.field === 7)
         ev.sessionStart = fields(f.value as Uint8Array).some(
           (p) => p.field === 1 && p.value === 1n,
         );

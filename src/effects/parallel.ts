@@ -28,7 +28,8 @@ type Field = 'rank' | 'worldSize' | 'localRank';
 
 /**
  * Reads the parallel context from `env` (default `process.env`). Variables of several launchers
- * may be set together (Slurm running torchrun, say) as long as they agree. Unset means rank 0 of
+ * may be set together as long as they agree; where they legitimately differ (torchrun inside a
+ * Slurm job, whose SLURM_PROCID counts nodes), name the launcher to read (`{ launcher }`). Unset means rank 0 of
  * 1. A value that is not a non-negative integer, a world size of 0, a rank not below the world
  * size, or launchers that disagree are errors naming the variables.
  *
@@ -37,6 +38,7 @@ type Field = 'rank' | 'worldSize' | 'localRank';
  */
 export const parallelContext = (
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: { readonly launcher?: (typeof LAUNCHERS)[number]['name'] } = {},
 ): E.Either<LauncherError, ParallelContext> => {
   const problems: { variables: string[]; text: string }[] = [];
   const found: Record<Field, { value: number; variable: string } | undefined> = {
@@ -44,7 +46,11 @@ export const parallelContext = (
     worldSize: undefined,
     localRank: undefined,
   };
-  for (const launcher of LAUNCHERS) {
+  const launchers =
+    options.launcher === undefined
+      ? LAUNCHERS
+      : LAUNCHERS.filter((l) => l.name === options.launcher);
+  for (const launcher of launchers) {
     for (const field of ['rank', 'worldSize', 'localRank'] as const) {
       const variable = launcher[field];
       const raw = env[variable];
@@ -62,7 +68,7 @@ export const parallelContext = (
       else if (seen.value !== value) {
         problems.push({
           variables: [seen.variable, variable],
-          text: `${seen.variable}=${seen.value} and ${variable}=${value} disagree; unset one of them`,
+          text: `${seen.variable}=${seen.value} and ${variable}=${value} disagree; unset one of them, or read one launcher only ({ launcher: 'torchrun' }, e.g. torchrun inside a Slurm job)`,
         });
       }
     }

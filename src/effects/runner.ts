@@ -80,6 +80,8 @@ export interface RunnerEnv {
   readonly parallel?: Partial<ParallelContext>;
   /** The environment the launcher variables are read from (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Read only this launcher's variables (e.g. `'torchrun'` inside a Slurm job). */
+  readonly launcher?: 'torchrun' | 'Slurm' | 'Open MPI';
   /** Draws a seed when none is configured (default: `crypto.randomInt(2 ** 31)`). */
   readonly drawSeed?: () => number;
   /** The clock for metric rows and TensorBoard, in seconds (default `Date.now() / 1000`). */
@@ -171,7 +173,10 @@ export const createRunner = async (
   }
   const decoded = decodeConfigWithWarnings(isPlainObject(input) ? raw : input);
   if (E.isLeft(decoded)) return decoded;
-  const launched = parallelContext(env.env ?? process.env);
+  const launched = parallelContext(
+    env.env ?? process.env,
+    env.launcher === undefined ? {} : { launcher: env.launcher },
+  );
   if (E.isLeft(launched)) return launched;
   const parallel = {
     rank: env.parallel?.rank ?? launched.right.rank,

@@ -45,7 +45,7 @@ describe('parallelContext', () => {
     ],
     [
       { RANK: '1', WORLD_SIZE: '4', SLURM_PROCID: '2', SLURM_NTASKS: '4' },
-      'invalid launcher environment:\nRANK=1 and SLURM_PROCID=2 disagree; unset one of them',
+      "invalid launcher environment:\nRANK=1 and SLURM_PROCID=2 disagree; unset one of them, or read one launcher only ({ launcher: 'torchrun' }, e.g. torchrun inside a Slurm job)",
     ],
     [
       { LOCAL_RANK: '3', WORLD_SIZE: '2' },
@@ -54,5 +54,18 @@ describe('parallelContext', () => {
   ])('%j is an error naming the variables', (env, message) => {
     const r = parallelContext(env);
     expect(E.isLeft(r) && r.left.message).toBe(message);
+  });
+
+  it('reads one launcher only when told (torchrun inside a Slurm job)', () => {
+    const env = {
+      RANK: '5',
+      WORLD_SIZE: '8',
+      LOCAL_RANK: '1',
+      SLURM_PROCID: '1',
+      SLURM_NTASKS: '2',
+    };
+    expect(parallelContext(env, { launcher: 'torchrun' })).toEqual(
+      E.right({ rank: 5, worldSize: 8, localRank: 1 }),
+    );
   });
 });

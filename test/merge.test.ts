@@ -71,3 +71,18 @@ describe('getIn / setIn', () => {
     expect(getIn({ a: { b: 2 } }, 'a.b')).toBe(2);
   });
 });
+
+describe('__proto__ keys', () => {
+  it('are kept as data by mergeDeep, setIn and decodeConfig, never set a prototype', async () => {
+    const { decodeConfig } = await import('../src/state/decodeConfig.js');
+    const patch = JSON.parse('{"__proto__": {"polluted": 1}, "a": 1}') as JsonObject;
+    const merged = mergeDeep({}, patch, { overwrite: true });
+    expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+    expect(Object.keys(merged)).toEqual(['__proto__', 'a']);
+    expect(JSON.stringify(merged)).toBe('{"__proto__":{"polluted":1},"a":1}');
+    expect(JSON.stringify(setIn({}, '__proto__.x', 1))).toBe('{"__proto__":{"x":1}}');
+    const decoded = decodeConfig(patch);
+    expect(decoded._tag === 'Right' && Object.hasOwn(decoded.right, '__proto__')).toBe(true);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});

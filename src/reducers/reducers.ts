@@ -6,7 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { produce } from 'immer';
 import type { Config } from '../state/Config.js';
 import { decodeConfig, type ConfigError } from '../state/decodeConfig.js';
-import { deepFreeze, type JsonObject } from '../state/Json.js';
+import { deepFreeze, setOwn, type JsonObject } from '../state/Json.js';
 import { mergeDeep, type MergeOptions } from '../state/merge.js';
 import { decodeMetric, encodeMetric, encodeResult, type ResultInput } from '../state/metric.js';
 import type { RngState } from '../state/rng.js';
@@ -232,12 +232,16 @@ export const updateMeters = (
     const prev =
       m === undefined ? 0 : typeof m.sum === 'number' ? m.sum : (decodeMetric(m.sum) ?? 0);
     const sum = prev + v * n;
-    meters[name] = Object.freeze({
-      val: encodeMetric(v),
-      avg: encodeMetric(sum / count),
-      sum: encodeMetric(sum),
-      count,
-    });
+    setOwn(
+      meters,
+      name,
+      Object.freeze({
+        val: encodeMetric(v),
+        avg: encodeMetric(sum / count),
+        sum: encodeMetric(sum),
+        count,
+      }),
+    );
   }
   return withHot(state, state.progress, Object.freeze(meters));
 };

@@ -57,3 +57,18 @@ export const deepFreeze = <T>(value: T): T => {
   for (const child of Object.values(value)) deepFreeze(child);
   return value;
 };
+
+/**
+ * Sets an own, enumerable property, even one named `__proto__` (plain assignment would set the
+ * prototype instead and lose the key, e.g. for `JSON.parse('{"__proto__": 1}')` input).
+ */
+export const setOwn = <T>(obj: Record<string, T>, key: string, value: T): void => {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else obj[key] = value;
+};

@@ -4,7 +4,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { KNOWN_KEYS, PositiveInt, type Config, type KeySpec } from './Config.js';
-import { isJson, isPlainObject, type Json, type JsonObject } from './Json.js';
+import { isJson, isPlainObject, setOwn, type Json, type JsonObject } from './Json.js';
 import { experimentNamespace, uuid5 } from './uuid.js';
 
 /** One problem in a config: where (dot path) and what. */
@@ -211,9 +211,9 @@ export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, 
   for (const [k, spec] of Object.entries(known)) {
     const value = input[k];
     if (value === undefined || value === null) {
-      if (spec.default !== undefined) out[k] = spec.default;
+      if (spec.default !== undefined) setOwn(out, k, spec.default);
     } else if (spec.codec.is(value)) {
-      out[k] = value as Json;
+      setOwn(out, k, value as Json);
     } else {
       problems.push({ path: k, expected: spec.codec.name, got: describeValue(value) });
     }
@@ -240,7 +240,7 @@ export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, 
     }
     const before = problems.length;
     nonJsonProblems(value, k, problems);
-    if (problems.length === before) out[k] = value as Json;
+    if (problems.length === before) setOwn(out, k, value as Json);
   }
   if (problems.length > 0) return E.left(configError(problems));
   out['runId'] ??= deriveRunId(out);

@@ -1,7 +1,7 @@
 /**
  * Pure helpers over JSON objects: dotted access and deep merging, as chanfig's `Config` offers.
  */
-import { isPlainObject, type Json, type JsonObject } from './Json.js';
+import { isPlainObject, setOwn, type Json, type JsonObject } from './Json.js';
 
 /** Splits a dotted path (`'dataloader.batchSize'`) into its keys. */
 export const splitPath = (path: string): readonly string[] => (path === '' ? [] : path.split('.'));
@@ -71,7 +71,7 @@ export const mergeDeep = (
     }
     if (next !== undefined) {
       out ??= { ...base };
-      out[k] = next;
+      setOwn(out, k, next);
     }
   }
   return out ?? base;

@@ -4,7 +4,7 @@
  * NaN and the infinities become the strings `"NaN"`, `"Infinity"` and `"-Infinity"`. Selectors
  * decode them back to numbers.
  */
-import { isPlainObject, type Json } from './Json.js';
+import { isPlainObject, setOwn, type Json } from './Json.js';
 
 /** A number as stored in the state. */
 export type MetricValue = number | 'NaN' | 'Infinity' | '-Infinity';
@@ -49,7 +49,7 @@ export const encodeResult = (input: ResultInput): Json => {
     for (const [k, v] of Object.entries(input)) {
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
       if (typeof v === 'object' && v !== null && !Array.isArray(v) && !isPlainObject(v)) continue;
-      out[k] = encodeResult(v as ResultInput);
+      setOwn(out, k, encodeResult(v as ResultInput));
     }
     return out;
   }

@@ -3,7 +3,7 @@
  * `BaseRunner`, camelCased. Best and latest selectors are O(log32 n) in the history's length.
  */
 import { configId, configName, type Config } from './Config.js';
-import type { JsonObject } from './Json.js';
+import { setOwn, type JsonObject } from './Json.js';
 import { getIn } from './merge.js';
 import { decodeMetric, decodeResult } from './metric.js';
 import type { Meter, ResultEntry, RunnerMode, RunnerState } from './RunnerState.js';
@@ -282,7 +282,8 @@ export const getResult = (
   const out: Record<string, number> = {};
   for (const k in state.meters) {
     const m = state.meters[k];
-    if (m !== undefined) out[k] = decodeMetric(level === 'step' ? m.val : m.avg) ?? Number.NaN;
+    if (m !== undefined)
+      setOwn(out, k, decodeMetric(level === 'step' ? m.val : m.avg) ?? Number.NaN);
   }
   return out;
 };

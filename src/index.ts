@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-export { isJson, isPlainObject, deepFreeze } from './state/Json.js';
+export { isJson, isPlainObject, deepFreeze, setOwn } from './state/Json.js';
 export type { Json, JsonArray, JsonObject, JsonPrimitive } from './state/Json.js';
 export {
   KNOWN_KEYS,

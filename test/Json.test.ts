@@ -18,6 +18,8 @@ describe('isJson', () => {
     ['undefined', undefined],
     ['a function', () => 1],
     ['a nested NaN', { a: [1, { b: Number.NaN }] }],
+    // eslint-disable-next-line no-sparse-arrays
+    ['a sparse array', [1, , 3]],
   ])('rejects %s', (_name, value) => {
     expect(isJson(value)).toBe(false);
   });

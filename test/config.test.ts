@@ -35,6 +35,13 @@ describe('decodeConfig', () => {
     );
   });
 
+  it('reads -0 as 0, so the config stays exact JSON', () => {
+    const c = ok({ seed: -0, optim: { lr: [-0, 1] } });
+    expect(Object.is(c.seed, 0)).toBe(true);
+    expect(Object.is((c['optim'] as { lr: number[] }).lr[0], 0)).toBe(true);
+    expect(JSON.parse(JSON.stringify(c))).toEqual(c);
+  });
+
   it('keeps seed 0 (0 is a valid seed)', () => {
     expect(ok({ seed: 0 }).seed).toBe(0);
   });

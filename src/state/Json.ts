@@ -40,7 +40,11 @@ export const isJson = (value: unknown): value is Json => {
       return Number.isFinite(value) && !Object.is(value, -0);
     case 'object':
       if (value === null) return true;
-      if (Array.isArray(value)) return value.every(isJson);
+      if (Array.isArray(value)) {
+        // A for loop, not every(): every() skips the holes of a sparse array, which JSON turns into null.
+        for (let i = 0; i < value.length; i++) if (!isJson(value[i])) return false;
+        return true;
+      }
       return isPlainObject(value) && Object.values(value).every(isJson);
     default:
       return false;
@@ -71,4 +75,24 @@ export const setOwn = <T>(obj: Record<string, T>, key: string, value: T): void =
       configurable: true,
     });
   } else obj[key] = value;
+};
+
+/** `value` with every -0 replaced by 0 (JSON cannot carry -0); the same object when it has none. */
+export const withoutNegativeZero = <T>(value: T): T => {
+  if (typeof value === 'number') return (Object.is(value, -0) ? 0 : value) as T;
+  if (Array.isArray(value)) {
+    const items = value.map(withoutNegativeZero);
+    return (items.every((x, i) => Object.is(x, value[i])) ? value : items) as T;
+  }
+  if (isPlainObject(value)) {
+    let changed = false;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const w = withoutNegativeZero(v);
+      if (!Object.is(w, v)) changed = true;
+      setOwn(out, k, w);
+    }
+    return (changed ? out : value) as T;
+  }
+  return value;
 };

@@ -4,7 +4,14 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { KNOWN_KEYS, PositiveInt, type Config, type KeySpec } from './Config.js';
-import { isJson, isPlainObject, setOwn, type Json, type JsonObject } from './Json.js';
+import {
+  isJson,
+  isPlainObject,
+  setOwn,
+  withoutNegativeZero,
+  type Json,
+  type JsonObject,
+} from './Json.js';
 import { experimentNamespace, uuid5 } from './uuid.js';
 
 /** One problem in a config: where (dot path) and what. */
@@ -197,6 +204,7 @@ const warnFor = (path: string, name: string, known: readonly string[]): ConfigWa
  * // Right({ config: {..., score_name: 'acc'}, warnings: [{ path: 'score_name', suggestion: 'scoreName', ... }] })
  */
 export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, DecodedConfig> => {
+  input = withoutNegativeZero(input);
   if (!isPlainObject(input)) {
     return E.left(
       configError([

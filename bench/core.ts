@@ -8,8 +8,8 @@
 import { performance } from 'node:perf_hooks';
 import { actions, replay, type Action } from '../src/reducers/actions.js';
 import { appendResult, stepProgress, updateMeters } from '../src/reducers/reducers.js';
-import { createState, type RunnerState } from '../src/state/RunnerState.js';
-import { bestScore, isBest, results } from '../src/state/selectors.js';
+import { createState, type RunnerState } from '../src/state/runner/RunnerState.js';
+import { bestScore, isBest, results } from '../src/state/runner/selectors.js';
 
 const s0 = createState({ epochEnd: 1_000_000 }, { timestamp: 'bench' });
 const loss = (i: number): number => 1 / (1 + i) + 0.3 * Math.sin(i);

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
-import { createRunLogger } from '../src/effects/runLogger.js';
-import { formatStepLine } from '../src/state/format.js';
-import { randomFloat } from '../src/state/random.js';
-import { permutation, seedRng } from '../src/state/rng.js';
+import { createRunLogger } from '../src/effects/logging/runLogger.js';
+import { formatStepLine } from '../src/state/runner/format.js';
+import { randomFloat } from '../src/state/runner/random.js';
+import { permutation, seedRng } from '../src/state/runner/rng.js';
 
 const N = 100_000;
 const dir = mkdtempSync(join(tmpdir(), 'danling-bench-edges-'));

@@ -16,9 +16,12 @@ import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as E from 'fp-ts/lib/Either.js';
-import { loadCheckpointFile, saveCheckpointFile } from '../src/effects/checkpointFile.js';
-import { saveCheckpointFiles } from '../src/effects/checkpointStore.js';
-import { openJsonl, type FsyncPolicy } from '../src/effects/jsonl.js';
+import {
+  loadCheckpointFile,
+  saveCheckpointFile,
+} from '../src/effects/checkpoint/checkpointFile.js';
+import { saveCheckpointFiles } from '../src/effects/checkpoint/checkpointStore.js';
+import { openJsonl, type FsyncPolicy } from '../src/effects/storage/jsonl.js';
 import type { Json } from '../src/state/Json.js';
 
 const arg = (name: string, fallback: string): string => {

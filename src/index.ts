@@ -17,8 +17,14 @@ export {
   NonEmptyString,
   Bool,
   JsonValue,
-} from './state/Config.js';
-export type { Config, KnownConfig, KnownKey, KeySpec, DataloaderConfig } from './state/Config.js';
+} from './state/config/Config.js';
+export type {
+  Config,
+  KnownConfig,
+  KnownKey,
+  KeySpec,
+  DataloaderConfig,
+} from './state/config/Config.js';
 export {
   decodeConfig,
   decodeConfigWithWarnings,
@@ -31,24 +37,31 @@ export {
   configError,
   formatProblems,
   BOOKKEEPING_KEYS,
-} from './state/decodeConfig.js';
+} from './state/config/decodeConfig.js';
 export type {
   ConfigError,
   ConfigProblem,
   ConfigWarning,
   DecodedConfig,
-} from './state/decodeConfig.js';
-export { yamls, fromYamls, jsons, fromJsons, parseYaml, parseJson } from './state/configText.js';
-export type { ConfigSyntaxError, ConfigTextError } from './state/configText.js';
-export { parseArgs, parseScalar, applyOverrides } from './state/overrides.js';
-export type { Override, ParsedArgs, ArgsError } from './state/overrides.js';
-export { readConfigFile } from './effects/configFile.js';
-export type { ConfigFileError } from './effects/configFile.js';
-export { uuid5, sha1, experimentNamespace } from './state/uuid.js';
-export { seedRng, drawRaw, permutation } from './state/rng.js';
-export type { RngState } from './state/rng.js';
-export { getIn, setIn, mergeDeep, splitPath } from './state/merge.js';
-export type { MergeOptions } from './state/merge.js';
+} from './state/config/decodeConfig.js';
+export {
+  yamls,
+  fromYamls,
+  jsons,
+  fromJsons,
+  parseYaml,
+  parseJson,
+} from './state/config/configText.js';
+export type { ConfigSyntaxError, ConfigTextError } from './state/config/configText.js';
+export { parseArgs, parseScalar, applyOverrides } from './state/config/overrides.js';
+export type { Override, ParsedArgs, ArgsError } from './state/config/overrides.js';
+export { readConfigFile } from './effects/storage/configFile.js';
+export type { ConfigFileError } from './effects/storage/configFile.js';
+export { uuid5, sha1, experimentNamespace } from './state/config/uuid.js';
+export { seedRng, drawRaw, permutation } from './state/runner/rng.js';
+export type { RngState } from './state/runner/rng.js';
+export { getIn, setIn, mergeDeep, splitPath } from './state/config/merge.js';
+export type { MergeOptions } from './state/config/merge.js';
 // --- core (issue 3): the runner state, reducers, selectors ---
 export {
   SCHEMA_VERSION,
@@ -57,7 +70,7 @@ export {
   createState,
   initialState,
   decodeState,
-} from './state/RunnerState.js';
+} from './state/runner/RunnerState.js';
 export type {
   RunnerState,
   RunnerMode,
@@ -70,17 +83,17 @@ export type {
   ParallelContext,
   StateContext,
   StateError,
-} from './state/RunnerState.js';
-export { encodeMetric, decodeMetric, encodeResult, decodeResult } from './state/metric.js';
-export type { MetricValue, ResultInput } from './state/metric.js';
+} from './state/runner/RunnerState.js';
+export { encodeMetric, decodeMetric, encodeResult, decodeResult } from './state/runner/metric.js';
+export type { MetricValue, ResultInput } from './state/runner/metric.js';
 export {
   IGNORED_SPLITS,
   resolveScoreSplit,
   scoreOf,
   scoreModeOf,
   computeBest,
-} from './state/scores.js';
-export type { ScoreMode } from './state/scores.js';
+} from './state/runner/scores.js';
+export type { ScoreMode } from './state/runner/scores.js';
 export {
   emptyVec,
   push as vecPush,
@@ -88,8 +101,8 @@ export {
   set as vecSet,
   toArray as vecToArray,
   fromArray as vecFromArray,
-} from './state/vector.js';
-export type { Vec, IntMap } from './state/vector.js';
+} from './state/runner/vector.js';
+export type { Vec, IntMap } from './state/runner/vector.js';
 export {
   RunnerStateError,
   config,
@@ -135,8 +148,8 @@ export {
   checkpointDirName,
   stateDict,
   dict,
-} from './state/selectors.js';
-export type { IndexedResult } from './state/selectors.js';
+} from './state/runner/selectors.js';
+export type { IndexedResult } from './state/runner/selectors.js';
 export {
   formatValue,
   formatResult,
@@ -144,7 +157,7 @@ export {
   formatEpochLine,
   formatStepResult,
   formatEpochResult,
-} from './state/format.js';
+} from './state/runner/format.js';
 export {
   appendResult,
   stepProgress,
@@ -178,7 +191,7 @@ export {
   tempPathFor,
   isTempName,
   isPidAlive,
-} from './effects/atomic.js';
+} from './effects/storage/atomic.js';
 export type {
   FileSystem,
   FileHandleLike,
@@ -186,7 +199,7 @@ export type {
   FsErrorTag,
   FileData,
   WriteOptions,
-} from './effects/atomic.js';
+} from './effects/storage/atomic.js';
 export {
   DTYPE_SIZE,
   MAX_HEADER_BYTES,
@@ -195,7 +208,7 @@ export {
   encodeSafetensorsParts,
   decodeSafetensors,
   readSafetensorsHeader,
-} from './state/safetensors.js';
+} from './state/formats/safetensors.js';
 export type {
   Dtype,
   Tensor,
@@ -207,9 +220,9 @@ export type {
   SafetensorsHeader,
   EncodedSafetensors,
   DecodeOptions,
-} from './state/safetensors.js';
-export { planCheckpoint } from './state/checkpointPlan.js';
-export type { CheckpointPlan, CheckpointPlanInput } from './state/checkpointPlan.js';
+} from './state/formats/safetensors.js';
+export { planCheckpoint } from './state/runner/checkpointPlan.js';
+export type { CheckpointPlan, CheckpointPlanInput } from './state/runner/checkpointPlan.js';
 export {
   CHECKPOINT_SCHEMA,
   CHECKPOINT_FORMAT,
@@ -221,7 +234,7 @@ export {
   comparePart,
   checkParts,
   restoreParts,
-} from './effects/checkpointFile.js';
+} from './effects/checkpoint/checkpointFile.js';
 export type {
   StateDict,
   Stateful,
@@ -240,7 +253,7 @@ export type {
   PartStateFailed,
   CheckpointFileOptions,
   RestorePartsOptions,
-} from './effects/checkpointFile.js';
+} from './effects/checkpoint/checkpointFile.js';
 export {
   CHECKPOINT_EXT,
   checkpointPath,
@@ -248,7 +261,7 @@ export {
   listCheckpoints,
   findLatestValid,
   checkDir,
-} from './effects/checkpointStore.js';
+} from './effects/checkpoint/checkpointStore.js';
 export type {
   SaveCheckpointOptions,
   SavedCheckpoint,
@@ -260,16 +273,16 @@ export type {
   CheckDirResult,
   DirNotEmpty,
   InvalidCheckDirAction,
-} from './effects/checkpointStore.js';
-export { LOCK_NAME, acquireRunLock } from './effects/lock.js';
+} from './effects/checkpoint/checkpointStore.js';
+export { LOCK_NAME, acquireRunLock } from './effects/storage/lock.js';
 export type {
   LockHolder,
   LockHeld,
   StaleLockTakenOver,
   RunLock,
   LockOptions,
-} from './effects/lock.js';
-export { openJsonl, readJsonl, parseJsonl } from './effects/jsonl.js';
+} from './effects/storage/lock.js';
+export { openJsonl, readJsonl, parseJsonl } from './effects/storage/jsonl.js';
 export type {
   FsyncPolicy,
   JsonlWriter,
@@ -279,7 +292,7 @@ export type {
   JsonlTornLine,
   JsonlCorrupt,
   JsonlInvalidValue,
-} from './effects/jsonl.js';
+} from './effects/storage/jsonl.js';
 // --- run files (issue 4): the spec's IO members over the runner state ---
 export {
   saveCheckpoint,
@@ -294,7 +307,7 @@ export {
   save,
   load,
   unwrap,
-} from './effects/runFiles.js';
+} from './effects/run/runFiles.js';
 export type {
   Parts,
   SaveCheckpointRunOptions,
@@ -307,8 +320,8 @@ export type {
   RunWriteOptions,
   ConfigFileInvalid,
   LoadFileError,
-} from './effects/runFiles.js';
-export { openHistory, replayLog } from './effects/history.js';
+} from './effects/run/runFiles.js';
+export { openHistory, replayLog } from './effects/run/history.js';
 export type {
   HistoryLine,
   HistoryOptions,
@@ -317,33 +330,40 @@ export type {
   ReplayTarget,
   HistoryInvalid,
   Replayed,
-} from './effects/history.js';
+} from './effects/run/history.js';
 // --- TensorFlow.js parts (issue 6) ---
-export { modelPart, optimizerPart } from './effects/tfjs.js';
-export type { TfModule } from './effects/tfjs.js';
+export { modelPart, optimizerPart } from './effects/tfjs/tfjs.js';
+export type { TfModule } from './effects/tfjs/tfjs.js';
 // --- the runner shell and the tfjs training loop (issue 6) ---
-export { createRunner, gitCommit, timeString } from './effects/runner.js';
-export type { Runner, RunnerEnv, RunnerStartError } from './effects/runner.js';
-export { createRunLogger, initLogging, print } from './effects/runLogger.js';
-export type { RunLoggerOptions, InitLoggingOptions } from './effects/runLogger.js';
-export { createProgressBar } from './effects/progress.js';
-export type { ProgressBar, ProgressStream } from './effects/progress.js';
-export { renderProgress } from './state/progressLine.js';
-export type { ProgressView } from './state/progressLine.js';
-export { trainTfjs, firstEpoch, patienceExhausted } from './effects/trainTfjs.js';
+export { createRunner, gitCommit, timeString } from './effects/shell/runner.js';
+export type { Runner, RunnerEnv, RunnerStartError } from './effects/shell/runner.js';
+export { createRunLogger, initLogging, print } from './effects/logging/runLogger.js';
+export type { RunLoggerOptions, InitLoggingOptions } from './effects/logging/runLogger.js';
+export { createProgressBar } from './effects/logging/progress.js';
+export type { ProgressBar, ProgressStream } from './effects/logging/progress.js';
+export { renderProgress } from './state/runner/progressLine.js';
+export type { ProgressView } from './state/runner/progressLine.js';
+export { trainTfjs, firstEpoch, patienceExhausted } from './effects/tfjs/trainTfjs.js';
 export type {
   TfjsTask,
   SplitData,
   BatchFn,
   TrainOutcome,
   TrainError,
-} from './effects/trainTfjs.js';
+} from './effects/tfjs/trainTfjs.js';
 // --- edges (issue 5): launchers, seeding, metric output ---
-export { parallelContext, initDistributed, LAUNCHERS } from './effects/parallel.js';
-export type { LauncherError } from './effects/parallel.js';
-export { seedFor, rngFor, randomInt, randomFloat, randomNormal, tfSeed } from './state/random.js';
-export { setSeed, setDeterministic } from './effects/seed.js';
-export type { SetSeedOptions, DeterministicReport } from './effects/seed.js';
+export { parallelContext, initDistributed, LAUNCHERS } from './effects/shell/parallel.js';
+export type { LauncherError } from './effects/shell/parallel.js';
+export {
+  seedFor,
+  rngFor,
+  randomInt,
+  randomFloat,
+  randomNormal,
+  tfSeed,
+} from './state/runner/random.js';
+export { setSeed, setDeterministic } from './effects/shell/seed.js';
+export type { SetSeedOptions, DeterministicReport } from './effects/shell/seed.js';
 export { flattenResult } from './state/flatten.js';
 export {
   crc32c,
@@ -352,7 +372,12 @@ export {
   encodeEvent,
   openEventWriter,
   initTensorboard,
-} from './effects/tensorboard.js';
-export type { EventWriter, EventWriterOptions } from './effects/tensorboard.js';
-export { openMetricsFiles, metricsCsv, writeResult, writeScore } from './effects/metrics.js';
-export type { MetricsFiles, MetricsRow, ResultWriters } from './effects/metrics.js';
+} from './effects/logging/tensorboard.js';
+export type { EventWriter, EventWriterOptions } from './effects/logging/tensorboard.js';
+export {
+  openMetricsFiles,
+  metricsCsv,
+  writeResult,
+  writeScore,
+} from './effects/logging/metrics.js';
+export type { MetricsFiles, MetricsRow, ResultWriters } from './effects/logging/metrics.js';

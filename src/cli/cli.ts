@@ -4,12 +4,12 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { stringify } from 'yaml';
-import { KNOWN_KEYS, configId, configName, type KeySpec } from '../state/Config.js';
-import { decodeConfigWithWarnings } from '../state/decodeConfig.js';
+import { KNOWN_KEYS, configId, configName, type KeySpec } from '../state/config/Config.js';
+import { decodeConfigWithWarnings } from '../state/config/decodeConfig.js';
 import type { JsonObject } from '../state/Json.js';
-import { mergeDeep } from '../state/merge.js';
-import { applyOverrides, parseArgs } from '../state/overrides.js';
-import { readConfigFile } from '../effects/configFile.js';
+import { mergeDeep } from '../state/config/merge.js';
+import { applyOverrides, parseArgs } from '../state/config/overrides.js';
+import { readConfigFile } from '../effects/storage/configFile.js';
 
 /** Where the CLI writes: injectable for tests. */
 export interface CliIo {

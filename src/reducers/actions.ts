@@ -3,9 +3,9 @@
  * replayed. `reduce` applies one; `replay` folds a log.
  */
 import type { JsonObject } from '../state/Json.js';
-import { encodeResult } from '../state/metric.js';
-import type { RngState } from '../state/rng.js';
-import type { RunnerMode, RunnerState } from '../state/RunnerState.js';
+import { encodeResult } from '../state/runner/metric.js';
+import type { RngState } from '../state/runner/rng.js';
+import type { RunnerMode, RunnerState } from '../state/runner/RunnerState.js';
 import {
   appendResult,
   mergeConfig,

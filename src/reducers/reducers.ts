@@ -4,12 +4,17 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { produce } from 'immer';
-import type { Config } from '../state/Config.js';
-import { decodeConfig, type ConfigError } from '../state/decodeConfig.js';
+import type { Config } from '../state/config/Config.js';
+import { decodeConfig, type ConfigError } from '../state/config/decodeConfig.js';
 import { deepFreeze, setOwn, type JsonObject } from '../state/Json.js';
-import { mergeDeep, type MergeOptions } from '../state/merge.js';
-import { decodeMetric, encodeMetric, encodeResult, type ResultInput } from '../state/metric.js';
-import type { RngState } from '../state/rng.js';
+import { mergeDeep, type MergeOptions } from '../state/config/merge.js';
+import {
+  decodeMetric,
+  encodeMetric,
+  encodeResult,
+  type ResultInput,
+} from '../state/runner/metric.js';
+import type { RngState } from '../state/runner/rng.js';
 import {
   ConfigDecodeError,
   RUNNER_MODES,
@@ -20,7 +25,7 @@ import {
   type ResultsHistory,
   type RunnerMode,
   type RunnerState,
-} from '../state/RunnerState.js';
+} from '../state/runner/RunnerState.js';
 import {
   computeBest,
   computePositions,
@@ -29,8 +34,8 @@ import {
   resolveScoreSplit,
   scoreModeOf,
   scoreOf,
-} from '../state/scores.js';
-import { get, intMapGet, intMapSet, push, set } from '../state/vector.js';
+} from '../state/runner/scores.js';
+import { get, intMapGet, intMapSet, push, set } from '../state/runner/vector.js';
 
 const freeze = <T>(x: T): T => deepFreeze(x);
 

@@ -3,8 +3,8 @@
  * spec tested `lr_scale_factor in self.config`, a value against the keys).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type { RunnerState } from '../state/RunnerState.js';
-import { batchSizeEquivalent } from '../state/selectors.js';
+import type { RunnerState } from '../state/runner/RunnerState.js';
+import { batchSizeEquivalent } from '../state/runner/selectors.js';
 import { mergeConfig } from './reducers.js';
 
 /** Neither a scale factor nor a base batch size is known. */

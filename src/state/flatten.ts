@@ -3,7 +3,7 @@
  * joined with `/` (and `.` in a name becoming `/`), sequences as `name/i`, mappings as
  * `name/key`. Only numbers are kept (stored `"NaN"` / `"Infinity"` strings count as numbers).
  */
-import { decodeMetric } from './metric.js';
+import { decodeMetric } from './runner/metric.js';
 
 /**
  * Flattens a result into scalar pairs.

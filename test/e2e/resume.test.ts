@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { loadCheckpointFile } from '../../src/effects/checkpointFile.js';
+import { loadCheckpointFile } from '../../src/effects/checkpoint/checkpointFile.js';
 
 const repo = new URL('../..', import.meta.url).pathname;
 let root = '';

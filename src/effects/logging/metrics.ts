@@ -1,0 +1,149 @@
+/**
+ * Metric output at the edge: `metrics.jsonl` and `metrics.csv` in the run dir, TensorBoard when
+ * enabled, and the spec's write_result / write_score fanning out to them. On resume, rows at or
+ * past the resumed step are purged so curves never double back.
+ */
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { flattenResult } from '../../state/flatten.js';
+import { encodeMetric } from '../../state/runner/metric.js';
+import { fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
+import type { EventWriter } from './tensorboard.js';
+
+/** One row of metrics.jsonl. */
+export interface MetricsRow {
+  readonly step: number;
+  readonly split: string;
+  readonly time: number;
+  readonly metrics: Readonly<Record<string, number | string>>;
+}
+
+/** The metric files of a run. */
+export interface MetricsFiles {
+  readonly jsonl: string;
+  readonly csv: string;
+  /** Appends a row to both files (the CSV is rebuilt when a new metric name appears). */
+  write(row: MetricsRow): Promise<E.Either<FsError, void>>;
+  /** Removes every row with `step >= from` from both files, atomically. */
+  purgeFrom(from: number): Promise<E.Either<FsError, number>>;
+}
+
+const csvCell = (v: number | string | undefined): string => {
+  if (v === undefined) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+const readRows = (path: string): MetricsRow[] =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as MetricsRow];
+          } catch {
+            return []; // a torn last line from a crash
+          }
+        })
+    : [];
+
+/** The CSV text of `rows`: columns step, split, time, then every metric name in order seen. */
+export const metricsCsv = (rows: readonly MetricsRow[]): { text: string; columns: string[] } => {
+  const columns: string[] = [];
+  for (const r of rows)
+    for (const k of Object.keys(r.metrics)) if (!columns.includes(k)) columns.push(k);
+  const lines = [['step', 'split', 'time', ...columns].map(csvCell).join(',')];
+  for (const r of rows) {
+    lines.push(
+      [r.step, r.split, r.time, ...columns.map((c) => r.metrics[c])].map(csvCell).join(','),
+    );
+  }
+  return { text: `${lines.join('\n')}\n`, columns };
+};
+
+/**
+ * Opens (or continues) `metrics.jsonl` and `metrics.csv` in `dir`. Rows are appended as they
+ * come; when a row brings a metric name the CSV header lacks, the CSV is rebuilt from the JSONL
+ * with the new column (earlier rows get an empty cell). NaN and the infinities are written as
+ * `NaN`, `Infinity`, `-Infinity`.
+ */
+export const openMetricsFiles = (dir: string): MetricsFiles => {
+  const jsonl = join(dir, 'metrics.jsonl');
+  const csv = join(dir, 'metrics.csv');
+  let columns = metricsCsv(readRows(jsonl)).columns;
+  const rebuild = async (rows: readonly MetricsRow[]): Promise<E.Either<FsError, void>> => {
+    const built = metricsCsv(rows);
+    columns = built.columns;
+    const r = await writeFileAtomic(csv, built.text)();
+    return E.map(() => undefined)(r);
+  };
+  return {
+    jsonl,
+    csv,
+    write: async (row) => {
+      try {
+        appendFileSync(jsonl, `${JSON.stringify(row)}\n`);
+        const fresh = Object.keys(row.metrics).some((k) => !columns.includes(k));
+        if (fresh || !existsSync(csv)) return await rebuild(readRows(jsonl));
+        const cells = [row.step, row.split, row.time, ...columns.map((c) => row.metrics[c])];
+        appendFileSync(csv, `${cells.map(csvCell).join(',')}\n`);
+        return E.right(undefined);
+      } catch (error) {
+        return E.left(fsError('append to', jsonl, error));
+      }
+    },
+    purgeFrom: async (from) => {
+      const rows = readRows(jsonl);
+      const kept = rows.filter((r) => r.step < from);
+      if (kept.length === rows.length && existsSync(csv)) return E.right(0);
+      const text = kept.map((r) => `${JSON.stringify(r)}\n`).join('');
+      const w = await writeFileAtomic(jsonl, text)();
+      if (E.isLeft(w)) return w;
+      const c = await rebuild(kept);
+      return E.map(() => rows.length - kept.length)(c);
+    },
+  };
+};
+
+/** Where the spec's write_result and write_score send scores. */
+export interface ResultWriters {
+  readonly files?: MetricsFiles;
+  /** TensorBoard, when `config.tensorboard` is set. */
+  readonly events?: EventWriter;
+  /** The clock in seconds (default `Date.now() / 1000`). */
+  readonly now?: () => number;
+}
+
+/**
+ * The spec's write_score: one scalar as `split/name` at `step` to TensorBoard (if open) and a
+ * metrics row.
+ */
+export const writeScore = async (
+  writers: ResultWriters,
+  name: string,
+  score: number,
+  split: string,
+  step: number,
+): Promise<E.Either<FsError, void>> => writeResult(writers, { [name]: score }, split, step);
+
+/**
+ * The spec's write_result: flattens `result` (nested names joined with `/`, sequences `name/i`,
+ * mappings `name/key`) and writes each scalar as `split/name` at `step` to TensorBoard (if open),
+ * and one row to the metric files.
+ */
+export const writeResult = async (
+  writers: ResultWriters,
+  result: unknown,
+  split: string,
+  step: number,
+): Promise<E.Either<FsError, void>> => {
+  const now = (writers.now ?? (() => Date.now() / 1000))();
+  const pairs = flattenResult(result);
+  for (const [name, value] of pairs)
+    writers.events?.addScalar(`${split}/${name}`, value, step, now);
+  if (writers.files === undefined || pairs.length === 0) return E.right(undefined);
+  const metrics = Object.fromEntries(pairs.map(([k, v]) => [k, encodeMetric(v)]));
+  return writers.files.write({ step, split, time: now, metrics });
+};

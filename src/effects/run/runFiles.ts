@@ -1,0 +1,482 @@
+/**
+ * The spec's IO members over the runner state: saveCheckpoint, loadCheckpoint, fromCheckpoint,
+ * loadPretrained, saveResult, and the config files json / fromJson / yaml / fromYaml. Each
+ * returns a TaskEither whose error names the file and the fix; nothing throws.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import type * as TE from 'fp-ts/lib/TaskEither.js';
+import { restore, setTimestamp, tryMergeConfig } from '../../reducers/reducers.js';
+import type { Config } from '../../state/config/Config.js';
+import {
+  fromJsons,
+  fromYamls,
+  jsons,
+  parseJson,
+  parseYaml,
+  yamls,
+  type ConfigTextError,
+} from '../../state/config/configText.js';
+import { stringify as stringifyYaml } from 'yaml';
+import type { Json } from '../../state/Json.js';
+import { planCheckpoint } from '../../state/runner/checkpointPlan.js';
+import {
+  ConfigDecodeError,
+  decodeState,
+  initialState,
+  type RunnerState,
+  type StateContext,
+  type StateError,
+} from '../../state/runner/RunnerState.js';
+import {
+  checkpointDir,
+  dir,
+  id,
+  isBest,
+  isMainProcess,
+  latestResult,
+  name,
+} from '../../state/runner/selectors.js';
+import { toArray } from '../../state/runner/vector.js';
+import { readText } from '../storage/configFile.js';
+import {
+  writeFileAtomic,
+  writeJsonAtomic,
+  linkOrCopyAtomic,
+  type FsError,
+} from '../storage/atomic.js';
+import {
+  checkParts,
+  collectStateDicts,
+  loadCheckpointFile,
+  restoreParts,
+  type CheckpointError,
+  type LoadedCheckpoint,
+  type Stateful,
+} from '../checkpoint/checkpointFile.js';
+import {
+  findLatestValid,
+  saveCheckpointFiles,
+  type CheckpointSkipped,
+  type SavedCheckpoint,
+} from '../checkpoint/checkpointStore.js';
+
+/** Named stateful parts saved next to the runner state (model, optimizer, scheduler, ...). */
+export type Parts = Readonly<Record<string, Stateful>>;
+
+/** Options of {@link saveCheckpoint}. */
+export interface SaveCheckpointRunOptions {
+  /** How many `epoch-N` checkpoints to keep (latest and best are always kept); default `config.maxToKeep`, else all. */
+  readonly maxToKeep?: number;
+  /** fsync files and folders (default true). */
+  readonly fsync?: boolean;
+}
+
+/**
+ * The spec's save_checkpoint: writes `latest` atomically, then makes `epoch-N` (when
+ * `saveInterval > 0` and `(epoch + 1) % saveInterval == 0`) and `best` (when `isBest`) from it by
+ * hard link, in `checkpointDir(state)`. The checkpoint holds the runner state and every part's
+ * state dict. On a non-main rank nothing is written and the paths it would have written are
+ * returned (`written: false`).
+ */
+export const saveCheckpoint =
+  (
+    state: RunnerState,
+    parts: Parts = {},
+    options: SaveCheckpointRunOptions = {},
+  ): TE.TaskEither<CheckpointError, SavedCheckpoint> =>
+  async () => {
+    const plan = planCheckpoint({
+      epoch: state.progress.epoch,
+      saveInterval: state.config.saveInterval,
+      isBest: isBest(state),
+    });
+    const main = isMainProcess(state);
+    const dicts = main ? await collectStateDicts(parts)() : E.right({});
+    if (E.isLeft(dicts)) return dicts;
+    return saveCheckpointFiles(
+      checkpointDir(state),
+      { state: state as unknown as Json, parts: dicts.right },
+      plan,
+      {
+        isMainProcess: main,
+        ...((options.maxToKeep ?? state.config.maxToKeep) === undefined
+          ? {}
+          : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),
+        ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+      },
+    )();
+  };
+
+/** Neither a checkpoint nor autoResume was given. */
+export interface CheckpointNotSpecified {
+  readonly _tag: 'CheckpointNotSpecified';
+  readonly message: string;
+}
+
+/** The runner state inside a checkpoint is not usable. */
+export interface CheckpointStateInvalid {
+  readonly _tag: 'CheckpointStateInvalid';
+  readonly path: string;
+  readonly error: StateError | ConfigDecodeError['error'];
+  readonly message: string;
+}
+
+/** Why a checkpoint could not be loaded. */
+export type LoadCheckpointError =
+  CheckpointError | FsError | CheckpointNotSpecified | CheckpointStateInvalid;
+
+/** What {@link loadCheckpoint} did: the new state, the file used (or null), warnings to log. */
+export interface LoadedRun {
+  readonly state: RunnerState;
+  readonly path: string | null;
+  /** The checkpoint read (its parts can be restored later, see `restoreParts`), or `null`. */
+  readonly checkpoint: LoadedCheckpoint | null;
+  readonly warnings: readonly string[];
+}
+
+/** Options of {@link loadCheckpoint}. */
+export interface LoadCheckpointOptions {
+  /** Resume from the newest valid checkpoint when no source is given (default `config.autoResume`). */
+  readonly autoResume?: boolean;
+  /** `true`: the checkpoint's config wins on conflicts (default `false`: the current one wins). */
+  readonly overrideConfig?: boolean;
+  /** Parts whose state dicts are loaded from the checkpoint (those it has). */
+  readonly parts?: Parts;
+}
+
+const stateOf = (loaded: LoadedCheckpoint): E.Either<CheckpointStateInvalid, RunnerState> =>
+  E.mapLeft((error: StateError) => ({
+    _tag: 'CheckpointStateInvalid' as const,
+    path: loaded.path,
+    error,
+    message: `${loaded.path}: the runner state in it is not usable:\n${error.message}`,
+  }))(decodeState(loaded.state));
+
+/**
+ * Run dirs of the same run (`projectRoot/name-id/<timestamp>`), newest first, so that a resumed
+ * run started at another time still finds its checkpoints. Just `[dir(state)]` when `dir` or
+ * `checkpointDir` is set explicitly.
+ */
+const resumeCandidates = async (state: RunnerState): Promise<readonly [string, string][]> => {
+  const own: [string, string] = [checkpointDir(state), state.timestamp];
+  if (state.config.dir !== undefined || state.config.checkpointDir !== undefined) return [own];
+  const root = join(state.config.projectRoot, `${name(state)}-${id(state)}`);
+  let stamps: string[];
+  try {
+    stamps = (await readdir(root, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+  } catch {
+    return [own];
+  }
+  const others = stamps
+    .filter((s) => s !== state.timestamp)
+    .sort()
+    .reverse()
+    .map((s): [string, string] => [join(root, s, state.config.checkpointDirName), s]);
+  return [own, ...others];
+};
+
+/**
+ * The spec's load_checkpoint. The source is a path, an already loaded checkpoint, or
+ * `config.checkpoint`; with `autoResume` and no source, the newest valid checkpoint of this
+ * run (corrupt or partial files are skipped, each named in a warning; a checkpoint from an
+ * earlier start of the same run is found too, and its run dir adopted). The state is restored
+ * through the pure `restore` reducer (every `*Begin` set to the restored counter) and each part
+ * present in the checkpoint gets `loadStateDict`, after all were checked.
+ *
+ * Errors: a missing path names it; neither a source nor autoResume says what to set.
+ */
+export const loadCheckpoint =
+  (
+    state: RunnerState,
+    source?: string | LoadedCheckpoint,
+    options: LoadCheckpointOptions = {},
+  ): TE.TaskEither<LoadCheckpointError, LoadedRun> =>
+  async () => {
+    const parts = options.parts ?? {};
+    const autoResume = options.autoResume ?? state.config.autoResume;
+    const given = source ?? state.config.checkpoint;
+    const warnings: string[] = [];
+    let loaded: LoadedCheckpoint;
+    let timestamp = state.timestamp;
+    if (given !== undefined) {
+      if (autoResume) {
+        warnings.push(
+          'autoResume is ignored: a checkpoint is given (config.checkpoint or an argument)',
+        );
+      }
+      if (typeof given === 'string') {
+        const r = await loadCheckpointFile(given)();
+        if (E.isLeft(r)) {
+          if (r.left._tag === 'CheckpointNotFound') {
+            return E.left({
+              ...r.left,
+              message: `checkpoint is set to ${JSON.stringify(given)} but it does not exist; fix config.checkpoint or set autoResume instead`,
+            });
+          }
+          return r;
+        }
+        loaded = r.right;
+      } else loaded = given;
+    } else if (autoResume) {
+      let found: LoadedCheckpoint | null = null;
+      for (const [folder, stamp] of await resumeCandidates(state)) {
+        const r = await findLatestValid(folder, { check: (c) => checkParts(parts, c) })();
+        if (E.isLeft(r)) {
+          if (r.left._tag === 'FileNotFound') continue;
+          return r;
+        }
+        warnings.push(...r.right.skipped.map((s: CheckpointSkipped) => `skipped ${s.message}`));
+        if (r.right.checkpoint !== null) {
+          found = r.right.checkpoint;
+          timestamp = stamp;
+          break;
+        }
+      }
+      if (found === null) {
+        warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
+        return E.right({ state, path: null, checkpoint: null, warnings });
+      }
+      loaded = found;
+    } else {
+      return E.left({
+        _tag: 'CheckpointNotSpecified',
+        message: `no checkpoint to load: set config.checkpoint to a checkpoint file, or config.autoResume to true to resume from the newest valid checkpoint in ${checkpointDir(state)}`,
+      });
+    }
+    const saved = stateOf(loaded);
+    if (E.isLeft(saved)) return saved;
+    const checked = await checkParts(parts, loaded)();
+    if (E.isLeft(checked)) return checked;
+    let next: RunnerState;
+    try {
+      next = restore(state, saved.right, { overrideConfig: options.overrideConfig ?? false });
+    } catch (error) {
+      if (!(error instanceof ConfigDecodeError)) throw error;
+      return E.left({
+        _tag: 'CheckpointStateInvalid',
+        path: loaded.path,
+        error: error.error,
+        message: `${loaded.path}: its config does not merge with this run's:\n${error.error.message}`,
+      });
+    }
+    const withPath = tryMergeConfig(next, { checkpoint: loaded.path });
+    if (E.isRight(withPath)) next = withPath.right;
+    next = setTimestamp(next, timestamp);
+    const restored = await restoreParts(parts, loaded)();
+    if (E.isLeft(restored)) return restored;
+    return E.right({ state: next, path: loaded.path, checkpoint: loaded, warnings });
+  };
+
+/**
+ * The spec's from_checkpoint: a state built from a checkpoint alone (its config, counters,
+ * results, meters and generator; every `*Begin` set to the saved counters). Parts present in
+ * the checkpoint get `loadStateDict`.
+ */
+export const fromCheckpoint =
+  (
+    source: string | LoadedCheckpoint,
+    parts: Parts = {},
+    context: StateContext = {},
+  ): TE.TaskEither<LoadCheckpointError, RunnerState> =>
+  async () => {
+    const loaded =
+      typeof source === 'string' ? await loadCheckpointFile(source)() : E.right(source);
+    if (E.isLeft(loaded)) return loaded;
+    const saved = stateOf(loaded.right);
+    if (E.isLeft(saved)) return saved;
+    const base = initialState(saved.right.config, {
+      timestamp: context.timestamp ?? saved.right.timestamp,
+      ...context,
+    });
+    const r = await loadCheckpoint(base, loaded.right, { parts })();
+    return E.map((run: LoadedRun) => run.state)(r);
+  };
+
+/** The checkpoint has no model weights, or no pretrained path was given. */
+export interface PretrainedUnavailable {
+  readonly _tag: 'PretrainedUnavailable';
+  readonly path: string | null;
+  readonly message: string;
+}
+
+/**
+ * The spec's load_pretrained: loads only the `model` part's weights from a checkpoint (default
+ * `config.pretrained`) into `model`. The runner state is not touched.
+ */
+export const loadPretrained =
+  (
+    state: RunnerState,
+    model: Stateful,
+    source?: string,
+  ): TE.TaskEither<CheckpointError | PretrainedUnavailable, string> =>
+  async () => {
+    const path = source ?? state.config.pretrained;
+    if (path === undefined) {
+      return E.left({
+        _tag: 'PretrainedUnavailable',
+        path: null,
+        message: 'pretrained is not specified: set config.pretrained to a checkpoint file',
+      });
+    }
+    const loaded = await loadCheckpointFile(path)();
+    if (E.isLeft(loaded)) return loaded;
+    const weights = loaded.right.parts['model'];
+    if (weights === undefined) {
+      return E.left({
+        _tag: 'PretrainedUnavailable',
+        path,
+        message: `${path}: no model weights in this checkpoint (its parts: ${Object.keys(loaded.right.parts).join(', ') || 'none'})`,
+      });
+    }
+    const r = await restoreParts({ model }, { path, parts: { model: weights } })();
+    return E.map(() => path)(r);
+  };
+
+/** Options of the result and config writers. */
+export interface RunWriteOptions {
+  /** Write even on a non-main rank (the spec's `main_process_only=False`). */
+  readonly allProcesses?: boolean;
+}
+
+/**
+ * The spec's save_result: `results.json` ({name, id, timestamp, results: {index: result}}),
+ * `latest.json` ({name, id, timestamp, ...latest result}) and, when the latest result is the
+ * best, `best.json` (a hard link to the new latest.json), each written atomically in
+ * `dir(state)`. Metric values are written as stored (NaN and the infinities as strings). Returns
+ * the paths written (or, on a non-main rank, that would have been).
+ */
+export const saveResult =
+  (state: RunnerState, options: RunWriteOptions = {}): TE.TaskEither<FsError, readonly string[]> =>
+  async () => {
+    const folder = dir(state);
+    const paths = [join(folder, 'results.json'), join(folder, 'latest.json')];
+    const best = isBest(state) && state.results.entries.size > 0;
+    if (best) paths.push(join(folder, 'best.json'));
+    const main = options.allProcesses === true || isMainProcess(state);
+    if (!main) return E.right(paths);
+    const head = { name: name(state), id: id(state), timestamp: state.timestamp };
+    const all: Record<string, Json> = {};
+    for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;
+    const r1 = await writeJsonAtomic(paths[0] ?? '', { ...head, results: all }, { indent: 4 })();
+    if (E.isLeft(r1)) return r1;
+    const latest = latestResult(state);
+    const entries = toArray(state.results.entries);
+    const stored = entries.at(-1);
+    const body =
+      stored === undefined || latest === null
+        ? head
+        : { ...head, ...stored.result, index: stored.index };
+    const r2 = await writeJsonAtomic(paths[1] ?? '', body, { indent: 4 })();
+    if (E.isLeft(r2)) return r2;
+    if (best) {
+      const r3 = await linkOrCopyAtomic(paths[1] ?? '', paths[2] ?? '')();
+      if (E.isLeft(r3)) return r3;
+    }
+    return E.right(paths);
+  };
+
+/** A config file could not be read or is not a valid config: the file and every problem. */
+export interface ConfigFileInvalid {
+  readonly _tag: 'ConfigFileInvalid';
+  readonly path: string;
+  readonly error: ConfigTextError | null;
+  readonly message: string;
+}
+
+const writeConfig =
+  (
+    state: RunnerState,
+    file: string,
+    text: (c: Config) => string,
+    options: RunWriteOptions,
+  ): TE.TaskEither<FsError, string> =>
+  async () =>
+    writeFileAtomic(file, text(state.config), {
+      isMainProcess: options.allProcesses === true || isMainProcess(state),
+    })();
+
+const readConfig =
+  (
+    file: string,
+    parse: (text: string) => E.Either<ConfigTextError, Config>,
+    context: StateContext,
+  ): TE.TaskEither<ConfigFileInvalid, RunnerState> =>
+  async () => {
+    const read = await readText(file);
+    if (E.isLeft(read)) {
+      return E.left({ _tag: 'ConfigFileInvalid', path: file, error: null, message: read.left });
+    }
+    const text = read.right;
+    return E.bimap(
+      (error: ConfigTextError): ConfigFileInvalid => ({
+        _tag: 'ConfigFileInvalid',
+        path: file,
+        error,
+        message: `${file}: ${error.message.includes('\n') ? `\n${error.message}` : error.message}`,
+      }),
+      (config: Config) => initialState(config, context),
+    )(parse(text));
+  };
+
+/** The spec's json: the run's config as a JSON file (main process only unless `allProcesses`). */
+export const json = (state: RunnerState, file: string, options: RunWriteOptions = {}) =>
+  writeConfig(state, file, jsons, options);
+
+/** The spec's yaml: the run's config as a YAML file (main process only unless `allProcesses`). */
+export const yaml = (state: RunnerState, file: string, options: RunWriteOptions = {}) =>
+  writeConfig(state, file, yamls, options);
+
+/** The spec's from_json: a fresh state from a JSON config file; errors name the file and line. */
+export const fromJson = (file: string, context: StateContext = {}) =>
+  readConfig(file, fromJsons, context);
+
+/** The spec's from_yaml: a fresh state from a YAML config file; errors name the file and line. */
+export const fromYaml = (file: string, context: StateContext = {}) =>
+  readConfig(file, fromYamls, context);
+
+/**
+ * The spec's save: writes any JSON value to `file` atomically, as YAML for `.yaml` / `.yml` and
+ * JSON otherwise; only on the main process unless `allProcesses`. Returns the path.
+ */
+export const save = (
+  state: RunnerState,
+  value: Json,
+  file: string,
+  options: RunWriteOptions = {},
+): TE.TaskEither<FsError, string> =>
+  writeFileAtomic(
+    file,
+    /\.ya?ml$/i.test(file) ? stringifyYaml(value) : `${JSON.stringify(value, null, 2)}\n`,
+    {
+      isMainProcess: options.allProcesses === true || isMainProcess(state),
+    },
+  );
+
+/** A file that `load` cannot read or parse. */
+export interface LoadFileError {
+  readonly _tag: 'LoadFileError';
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The spec's load: reads a JSON or YAML file (by extension) into a plain value. */
+export const load =
+  (file: string): TE.TaskEither<LoadFileError, unknown> =>
+  async () => {
+    const read = await readText(file);
+    if (E.isLeft(read)) return E.left({ _tag: 'LoadFileError', path: file, message: read.left });
+    const text = read.right;
+    const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
+    return E.mapLeft((e: { message: string }) => ({
+      _tag: 'LoadFileError' as const,
+      path: file,
+      message: `${file}: ${e.message}`,
+    }))(parsed);
+  };
+
+/** The spec's unwrap: the model inside a wrapper. tfjs models are not wrapped: the identity. */
+export const unwrap = <M>(model: M): M => model;

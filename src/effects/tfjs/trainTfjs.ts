@@ -1,0 +1,284 @@
+/**
+ * A training loop for TensorFlow.js models in the spirit of DanLing's TorchRunner, built on the
+ * reducers: train and evaluate each epoch over named splits, meters per batch, gradient
+ * accumulation, epochEnd / stepEnd, appendResult after evaluation, checkpoints and result files,
+ * early stopping with `patience` computed from the results history (so it survives a resume).
+ */
+import type * as TF from '@tensorflow/tfjs';
+import * as E from 'fp-ts/lib/Either.js';
+import { actions as act, type Action } from '../../reducers/actions.js';
+import { getIn } from '../../state/config/merge.js';
+import type { JsonObject } from '../../state/Json.js';
+import { permutation } from '../../state/runner/rng.js';
+import type { RunnerState } from '../../state/runner/RunnerState.js';
+import { formatEpochResult } from '../../state/runner/format.js';
+import { bestIndex, getResult, isBest, latestResult } from '../../state/runner/selectors.js';
+import type { Runner } from '../shell/runner.js';
+
+/** One split's data: inputs and targets with the samples along the first axis. */
+export interface SplitData {
+  readonly x: TF.Tensor;
+  readonly y: TF.Tensor;
+}
+
+/** A batch-wise function of targets and predictions giving a scalar (the loss, a metric). */
+export type BatchFn = (yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Scalar;
+
+/** What the loop trains. */
+export interface TfjsTask {
+  /** The `tf` module in use (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`). */
+  readonly tf: typeof TF;
+  readonly model: TF.LayersModel;
+  readonly optimizer: TF.Optimizer;
+  /** The spec's criterion. */
+  readonly loss: BatchFn;
+  /** Metrics averaged over each split, sample-weighted. */
+  readonly metrics?: Readonly<Record<string, BatchFn>>;
+  /** Named splits; the training split is `trainSplit` (default `train`), the others are evaluated. */
+  readonly splits: Readonly<Record<string, SplitData>>;
+  readonly trainSplit?: string;
+  /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
+  readonly save?: boolean;
+}
+
+/** How the loop ended. */
+export interface TrainOutcome {
+  readonly state: RunnerState;
+  /** `epochEnd`, `stepEnd`, or `patience` (early stopping). */
+  readonly reason: 'epochEnd' | 'stepEnd' | 'patience';
+}
+
+/** A step of the loop could not write its files: what and where. */
+export interface TrainError {
+  readonly _tag: 'TrainError';
+  readonly cause: { readonly message: string };
+  readonly message: string;
+}
+
+const failed = (what: string, cause: { message: string }): E.Either<TrainError, never> =>
+  E.left({ _tag: 'TrainError', cause, message: `${what}: ${cause.message}` });
+
+/** The epoch to start at: the one after the last finished epoch when the run resumed. */
+export const firstEpoch = (state: RunnerState): number =>
+  latestResult(state)?.index === state.progress.epoch
+    ? state.progress.epoch + 1
+    : state.progress.epoch;
+
+/**
+ * Whether early stopping is due: `patience` epochs have passed since the best result. Computed
+ * from the results history alone, so it gives the same answer after a resume.
+ */
+export const patienceExhausted = (state: RunnerState): boolean => {
+  const patience = state.config.patience;
+  const best = bestIndex(state);
+  const latest = latestResult(state)?.index;
+  return (
+    patience !== undefined && best !== null && latest !== undefined && latest - best >= patience
+  );
+};
+
+/** Samples along the first axis. */
+const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;
+
+const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
+
+/**
+ * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
+ * without a better score. Each optimizer step is dispatched (`stepProgress`, `updateMeters`), so
+ * the action log can replay the run; each epoch ends with `appendResult`, a checkpoint and the
+ * result files. A resumed runner continues after its last finished epoch, with the same random
+ * stream: the shuffles, and so the weights, are the ones an uninterrupted run would have.
+ */
+export const trainTfjs = async (
+  runner: Runner,
+  task: TfjsTask,
+): Promise<E.Either<TrainError, TrainOutcome>> => {
+  const { tf, model, optimizer } = task;
+  const trainName = task.trainSplit ?? 'train';
+  const train = task.splits[trainName];
+  if (train === undefined) {
+    return failed('trainTfjs', {
+      message: `no ${JSON.stringify(trainName)} split among ${Object.keys(task.splits).join(', ')}`,
+    });
+  }
+  const send = async (action: Action): Promise<E.Either<TrainError, RunnerState>> =>
+    E.mapLeft((e: { message: string }) => ({
+      _tag: 'TrainError' as const,
+      cause: e,
+      message: `action log: ${e.message}`,
+    }))(await runner.dispatch(action));
+
+  const configured = getIn(runner.state.config as JsonObject, 'dataloader.batchSize');
+  const batchSize = typeof configured === 'number' ? configured : 32;
+  for (const [split, data] of Object.entries(task.splits)) {
+    const size = rows(data.x);
+    const known = runner.state.splits[split];
+    if (known?.size !== size || known.batchSize !== batchSize) {
+      const r = await send(act.registerSplit(split, { size, batchSize }));
+      if (E.isLeft(r)) return r;
+    }
+  }
+  const metricNames = Object.keys(task.metrics ?? {});
+  const registered = tf.engine().registeredVariables;
+  const variables = model.trainableWeights.flatMap((w) => {
+    const v = registered[w.name];
+    return v === undefined ? [] : [v];
+  });
+  const accum = runner.state.config.accumSteps;
+  const { epochEnd, stepEnd } = runner.state.config;
+  const trainSize = rows(train.x);
+  const batches = Math.ceil(trainSize / batchSize);
+  const logEvery = runner.state.config.logInterval ?? Math.max(1, Math.floor(batches / 10));
+
+  /** Loss and metrics of one batch, as plain numbers. */
+  const measure = (yTrue: TF.Tensor, yPred: TF.Tensor): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const k of metricNames) {
+      const fn = task.metrics?.[k];
+      if (fn !== undefined) out[k] = tf.tidy(() => numberOf(fn(yTrue, yPred)));
+    }
+    return out;
+  };
+
+  const evaluate = async (
+    split: string,
+    data: SplitData,
+  ): Promise<E.Either<TrainError, Record<string, number>>> => {
+    for (const a of [act.setMode('eval'), act.setSplit(split), act.resetMeters()]) {
+      const r = await send(a);
+      if (E.isLeft(r)) return r;
+    }
+    const n = rows(data.x);
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const values = tf.tidy(() => {
+        const xb = data.x.slice(start, size);
+        const yb = data.y.slice(start, size);
+        const pred = model.apply(xb, { training: false }) as TF.Tensor;
+        return { loss: numberOf(task.loss(yb, pred)), ...measure(yb, pred) };
+      });
+      const r = await send(act.updateMeters(values, size));
+      if (E.isLeft(r)) return r;
+    }
+    return E.right({ ...getResult(runner.state, 'epoch') });
+  };
+
+  let reason: TrainOutcome['reason'] = 'epochEnd';
+  const last = epochEnd ?? Number.POSITIVE_INFINITY;
+  if (epochEnd === undefined && stepEnd === undefined) {
+    return failed('trainTfjs', { message: 'no end: set config.epochEnd or config.stepEnd' });
+  }
+  for (let epoch = firstEpoch(runner.state); epoch < last; epoch++) {
+    if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) {
+      reason = 'stepEnd';
+      break;
+    }
+    for (const a of [
+      act.startEpoch(epoch),
+      act.setMode('train'),
+      act.setSplit(trainName),
+      act.resetMeters(),
+    ]) {
+      const r = await send(a);
+      if (E.isLeft(r)) return r;
+    }
+    // The shuffle comes from the state's generator, which checkpoints carry.
+    const [order, rng] = permutation(runner.state.rng ?? [0, 0, 0, 0], trainSize);
+    const shuffled = await send(act.setRng(rng));
+    if (E.isLeft(shuffled)) return shuffled;
+    const indices = tf.tensor1d(order, 'int32');
+    let pending: Record<string, TF.Tensor> | undefined;
+    let pendingCount = 0;
+    const applyPending = async (): Promise<E.Either<TrainError, RunnerState>> => {
+      const grads = pending;
+      const count = pendingCount;
+      pending = undefined;
+      pendingCount = 0;
+      if (grads === undefined) return E.right(runner.state);
+      tf.tidy(() => {
+        const averaged: Record<string, TF.Tensor> = {};
+        for (const [k, g] of Object.entries(grads)) averaged[k] = count === 1 ? g : g.div(count);
+        optimizer.applyGradients(averaged);
+      });
+      for (const g of Object.values(grads)) g.dispose();
+      return send(act.stepProgress(1));
+    };
+    for (let b = 0; b < batches; b++) {
+      if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) break;
+      const start = b * batchSize;
+      const size = Math.min(batchSize, trainSize - start);
+      const { values, grads } = tf.tidy(() => {
+        const idx = indices.slice(start, size);
+        const xb = tf.gather(train.x, idx);
+        const yb = tf.gather(train.y, idx);
+        let metrics: Record<string, number> = {};
+        const { value, grads: g } = tf.variableGrads(() => {
+          const pred = model.apply(xb, { training: true }) as TF.Tensor;
+          metrics = measure(yb, pred);
+          return task.loss(yb, pred);
+        }, variables);
+        return { values: { loss: numberOf(value), ...metrics }, grads: g };
+      });
+      if (pending === undefined) pending = grads;
+      else {
+        const sum: Record<string, TF.Tensor> = {};
+        for (const [k, g] of Object.entries(grads)) {
+          const prev = pending[k];
+          sum[k] = prev === undefined ? g : tf.add(prev, g);
+          if (prev !== undefined) {
+            prev.dispose();
+            g.dispose();
+          }
+        }
+        pending = sum;
+      }
+      pendingCount += 1;
+      if (pendingCount === accum || b === batches - 1) {
+        const r = await applyPending();
+        if (E.isLeft(r)) return r;
+      }
+      const metered = await send(act.updateMeters(values, size));
+      if (E.isLeft(metered)) return metered;
+      runner.progress(trainName, b + 1, batches);
+      if ((b + 1) % logEvery === 0 || b === batches - 1) {
+        await runner.stepLog(trainName, b + 1, batches);
+      }
+    }
+    await applyPending();
+    indices.dispose();
+    const result: Record<string, Record<string, number>> = {
+      [trainName]: { ...getResult(runner.state, 'epoch') },
+    };
+    for (const [split, data] of Object.entries(task.splits)) {
+      if (split === trainName) continue;
+      const r = await evaluate(split, data);
+      if (E.isLeft(r)) return r;
+      result[split] = r.right;
+    }
+    const appended = await send(act.appendResult(result, epoch));
+    if (E.isLeft(appended)) return appended;
+    for (const [split, values] of Object.entries(result)) {
+      const w = await runner.writeResult(values, split);
+      if (E.isLeft(w)) return failed('writeResult', w.left);
+    }
+    runner.logger.info(
+      { epoch, result, best: isBest(runner.state) },
+      formatEpochResult(runner.state, result),
+    );
+    if (task.save !== false) {
+      const saved = await runner.saveCheckpoint();
+      if (E.isLeft(saved)) return failed('saveCheckpoint', saved.left);
+      const written = await runner.saveResult();
+      if (E.isLeft(written)) return failed('saveResult', written.left);
+    }
+    if (patienceExhausted(runner.state)) {
+      reason = 'patience';
+      runner.logger.info(
+        { bestIndex: bestIndex(runner.state), patience: runner.state.config.patience },
+        'early stopping: no better score for `patience` epochs',
+      );
+      break;
+    }
+  }
+  return E.right({ state: runner.state, reason });
+};

@@ -1,0 +1,195 @@
+/**
+ * The runner's Config: the spec's `Config`, camelCased. Known keys are typed and validated; every
+ * other key belongs to the user (`optim`, `model`, `data`, ...) and is kept as given.
+ */
+import * as t from 'io-ts/lib/index.js';
+import { isJson, type Json, type JsonObject } from '../Json.js';
+
+// ---------------------------------------------------------------------------------------------
+// Refined codecs. Each carries the phrase used in error messages ("a positive integer").
+
+const refine = <A>(name: string, is: (u: unknown) => u is A): t.Type<A, A> =>
+  new t.Type<A, A, unknown>(
+    name,
+    is,
+    (u, c) => (is(u) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  );
+
+/** An integer >= 0. */
+export const NonNegativeInt = refine(
+  'a non-negative integer',
+  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0,
+);
+/** An integer > 0. */
+export const PositiveInt = refine(
+  'a positive integer',
+  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u > 0,
+);
+/** Any integer. */
+export const Int = refine(
+  'an integer',
+  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u),
+);
+/** A finite number > 0. */
+export const PositiveNumber = refine(
+  'a positive number',
+  (u): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0,
+);
+/** A non-empty string. */
+export const NonEmptyString = refine(
+  'a non-empty string',
+  (u): u is string => typeof u === 'string' && u.length > 0,
+);
+/** A pino log level. */
+export const LogLevel = refine(
+  'one of trace, debug, info, warn, error, fatal, silent',
+  (u): u is string =>
+    typeof u === 'string' &&
+    ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(u),
+);
+/** A boolean. */
+export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
+/** Any JSON value. */
+export const JsonValue = refine('a JSON value', isJson);
+
+// ---------------------------------------------------------------------------------------------
+// Known keys.
+
+/** One known config key: its codec, its default (if any) and a one-line doc for `--help`. */
+export interface KeySpec {
+  readonly codec: t.Mixed;
+  readonly default?: Json;
+  readonly doc: string;
+}
+
+const key = (codec: t.Mixed, doc: string, dflt?: Json): KeySpec =>
+  dflt === undefined ? { codec, doc } : { codec, doc, default: dflt };
+
+/**
+ * Every known top-level config key with its codec, default and doc, in display order.
+ * `dataloader` is a user object whose `batchSize` is checked (see {@link DataloaderConfig}).
+ */
+export const KNOWN_KEYS = {
+  experimentName: key(NonEmptyString, 'Name of the experiment.', 'DanLing'),
+  runName: key(NonEmptyString, 'Name of the run within the experiment.', 'Run'),
+  experimentId: key(
+    NonEmptyString,
+    'Experiment id; the shell fills in the git commit hash.',
+    'xxxxxxxxxxxxxxxx',
+  ),
+  runId: key(NonEmptyString, 'Run id; derived from the config content when not given.'),
+  name: key(NonEmptyString, 'Overrides the derived name `experimentName-runName`.'),
+  seed: key(NonNegativeInt, 'Random seed (0 is a valid seed); drawn once when not given.'),
+  deterministic: key(Bool, 'Ask the backend for deterministic kernels.', false),
+  log: key(Bool, 'Write the run log.', true),
+  tensorboard: key(Bool, 'Write TensorBoard event files.', false),
+  logLevel: key(
+    LogLevel,
+    'Least severe log level shown on the console (run.log keeps debug and up).',
+    'info',
+  ),
+  epochEnd: key(PositiveInt, 'Epoch to stop at (exclusive).'),
+  stepEnd: key(PositiveInt, 'Optimizer step to stop at (exclusive).'),
+  scoreSplit: key(NonEmptyString, 'Split whose metric is the score; inferred when not given.'),
+  scoreName: key(
+    NonEmptyString,
+    'Metric that is the score; `loss` is minimised, others maximised.',
+    'loss',
+  ),
+  saveInterval: key(
+    Int,
+    'Keep an `epoch-N` checkpoint every N epochs; <= 0 keeps only latest and best.',
+  ),
+  logInterval: key(PositiveInt, 'Steps between progress lines; a tenth of the split by default.'),
+  maxToKeep: key(
+    PositiveInt,
+    'How many epoch-N checkpoints to keep (latest and best always stay); all by default.',
+  ),
+  patience: key(
+    PositiveInt,
+    'Early stopping: epochs without a new best score before training stops.',
+  ),
+  checkpointDirName: key(
+    NonEmptyString,
+    'Name of the checkpoint folder under the run dir.',
+    'checkpoints',
+  ),
+  projectRoot: key(NonEmptyString, 'Folder that holds all runs.', 'experiments'),
+  dir: key(NonEmptyString, 'Overrides the run dir `projectRoot/name-id/timestamp`.'),
+  checkpointDir: key(NonEmptyString, 'Overrides the checkpoint dir `dir/checkpointDirName`.'),
+  logPath: key(NonEmptyString, 'Overrides the log file `dir/run.log`.'),
+  checkpoint: key(NonEmptyString, 'Checkpoint to resume from.'),
+  pretrained: key(NonEmptyString, 'Checkpoint to load model weights from.'),
+  autoResume: key(Bool, 'Resume from the newest valid checkpoint of the run dir.', false),
+  accumSteps: key(PositiveInt, 'Iterations accumulated into one optimizer step.', 1),
+  lrScaleFactor: key(PositiveNumber, 'Learning-rate scale factor (linear scaling rule).'),
+  batchSizeBase: key(PositiveNumber, 'Base batch size of the linear scaling rule.'),
+} as const satisfies Record<string, KeySpec>;
+
+/** Names of the known top-level keys. */
+export type KnownKey = keyof typeof KNOWN_KEYS;
+
+/** The `dataloader` section: `batchSize` is checked, other keys are the user's. */
+export interface DataloaderConfig {
+  readonly batchSize?: number;
+  readonly [key: string]: Json | undefined;
+}
+
+/** The typed, known part of a {@link Config}. */
+export interface KnownConfig {
+  readonly experimentName: string;
+  readonly runName: string;
+  readonly experimentId: string;
+  /** Always present after decoding: given, or derived from the config content. */
+  readonly runId: string;
+  readonly name?: string;
+  readonly seed?: number;
+  readonly deterministic: boolean;
+  readonly log: boolean;
+  readonly tensorboard: boolean;
+  readonly logLevel: string;
+  readonly epochEnd?: number;
+  readonly stepEnd?: number;
+  readonly scoreSplit?: string;
+  readonly scoreName: string;
+  readonly saveInterval?: number;
+  readonly logInterval?: number;
+  readonly maxToKeep?: number;
+  readonly patience?: number;
+  readonly checkpointDirName: string;
+  readonly projectRoot: string;
+  readonly dir?: string;
+  readonly checkpointDir?: string;
+  readonly logPath?: string;
+  readonly checkpoint?: string;
+  readonly pretrained?: string;
+  readonly autoResume: boolean;
+  readonly accumSteps: number;
+  readonly lrScaleFactor?: number;
+  readonly batchSizeBase?: number;
+  readonly dataloader?: DataloaderConfig;
+}
+
+/**
+ * A decoded config: the known keys, typed and defaulted, plus the user's own keys as JSON.
+ * Plain JSON data: it survives `JSON.parse(JSON.stringify(config))`.
+ */
+export type Config = KnownConfig & { readonly [key: string]: Json | undefined };
+
+/** Defaults of the known keys, as a config fragment. */
+export const CONFIG_DEFAULTS: JsonObject = Object.freeze(
+  Object.fromEntries(
+    Object.entries(KNOWN_KEYS as Record<string, KeySpec>).flatMap(([k, spec]) =>
+      spec.default === undefined ? [] : [[k, spec.default]],
+    ),
+  ),
+);
+
+/** The run's name: `config.name` when given, else `experimentName-runName` (the spec's `name`). */
+export const configName = (config: Config): string =>
+  config.name ?? `${config.experimentName}-${config.runName}`;
+
+/** The run's id: the first 8 characters of experimentId then of runId (the spec's `id`). */
+export const configId = (config: Config): string =>
+  `${config.experimentId.slice(0, 8)}${config.runId.slice(0, 8)}`;

@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as E from 'fp-ts/lib/Either.js';
+import { pino } from 'pino';
+import { createRunner, timeString } from '../../../src/effects/shell/runner.js';
+import { replayLog } from '../../../src/effects/run/history.js';
+import { actions } from '../../../src/reducers/actions.js';
+import { dir } from '../../../src/state/runner/selectors.js';
+
+let root = '';
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'danling-runner-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const quiet = () => pino({ level: 'silent' });
+const fixed = () => new Date(2026, 10, 24, 3, 42, 0);
+const silentStream = new Writable({
+  write: (_c, _e, done) => {
+    done();
+  },
+});
+
+describe('createRunner', () => {
+  it('starts: stamps the time, draws and records a seed, writes config.yaml and the action log', async () => {
+    const r = await createRunner(
+      { projectRoot: root, epochEnd: 2 },
+      { logger: quiet(), now: fixed, drawSeed: () => 4242, env: {}, progressStream: silentStream },
+    );
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    const runner = r.right;
+    expect(runner.state.timestamp).toBe('20261124-034200');
+    expect(timeString(fixed())).toBe('20261124-034200');
+    expect(runner.state.config.seed).toBe(4242);
+    expect(readFileSync(join(dir(runner.state), 'config.yaml'), 'utf8')).toContain('seed: 4242');
+    await runner.dispatch(actions.stepProgress(3));
+    await runner.dispatch(actions.appendResult({ val: { loss: 1 } }));
+    await runner.close();
+    const replayed = await replayLog(join(dir(runner.state), 'history.jsonl'))();
+    expect(E.isRight(replayed) && replayed.right.state).toEqual(runner.state);
+  });
+
+  it('a second runner on the same run dir fails fast, naming the holder', async () => {
+    const config = { projectRoot: root, epochEnd: 2, seed: 1 };
+    const env = { logger: quiet(), now: fixed, env: {}, progressStream: silentStream };
+    const first = await createRunner(config, env);
+    if (E.isLeft(first)) throw new Error(first.left.message);
+    const second = await createRunner(config, env);
+    expect(E.isLeft(second) && second.left.message).toContain(String(process.pid));
+    await first.right.close();
+    const third = await createRunner(config, env);
+    expect(E.isRight(third)).toBe(true);
+    if (E.isRight(third)) await third.right.close();
+  });
+
+  it('refuses a bad config or launcher environment with every problem', async () => {
+    const bad = await createRunner(
+      { projectRoot: root, accumSteps: 0 },
+      { logger: quiet(), env: {} },
+    );
+    expect(E.isLeft(bad) && bad.left.message).toBe(
+      'accumSteps: expected a positive integer, got 0',
+    );
+    const launcher = await createRunner(
+      { projectRoot: root },
+      { logger: quiet(), env: { RANK: '3', WORLD_SIZE: '2' } },
+    );
+    expect(E.isLeft(launcher) && launcher.left.message).toBe(
+      'invalid launcher environment:\nRANK=3 is not below WORLD_SIZE=2: ranks run from 0 to worldSize - 1',
+    );
+  });
+
+  it('a non-main rank writes no files and seeds seed + rank', async () => {
+    const r = await createRunner(
+      { projectRoot: root, seed: 10 },
+      { logger: quiet(), now: fixed, env: { RANK: '1', WORLD_SIZE: '2', LOCAL_RANK: '1' } },
+    );
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(r.right.state.parallel).toEqual({ rank: 1, worldSize: 2, localRank: 1 });
+    const { seedRng } = await import('../../../src/state/runner/rng.js');
+    expect(r.right.state.rng).toEqual(seedRng(11));
+    await r.right.close();
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(dir(r.right.state))).toBe(false);
+  });
+});

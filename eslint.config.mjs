@@ -30,6 +30,18 @@ const dirImports = {
   ],
 };
 
+/** The layering of src/: each folder may import only what is below it (see its README.md). */
+const fence = (files, banned, message) => ({
+  files,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: [{ group: banned, message }, ...dirImports.patterns] },
+    ],
+  },
+});
+const up = (...names) => names.map((n) => `**/${n}/**`);
+
 export default tseslint.config(
   { ignores: ['dist/**', 'dist-check/**', 'node_modules/**', 'experiments/**', 'coverage/**'] },
   js.configs.recommended,
@@ -78,6 +90,43 @@ export default tseslint.config(
       ],
     },
   },
+  fence(
+    ['src/state/formats/**'],
+    [...up('config', 'runner', 'effects', 'reducers', 'cli'), ...ioImports.patterns[0].group],
+    'state/formats holds pure file formats: it imports nothing else of danling.',
+  ),
+  fence(
+    ['src/state/config/**'],
+    [...up('runner', 'effects', 'reducers', 'cli'), ...ioImports.patterns[0].group],
+    'state/config may import only state/Json and state/formats.',
+  ),
+  fence(
+    ['src/effects/storage/**'],
+    up('checkpoint', 'run', 'logging', 'shell', 'tfjs', 'reducers', 'cli'),
+    'effects/storage is the bottom of the shell: it may import only state/.',
+  ),
+  fence(
+    ['src/effects/checkpoint/**'],
+    up('run', 'logging', 'shell', 'tfjs', 'reducers', 'cli'),
+    'effects/checkpoint may import only state/ and effects/storage.',
+  ),
+  fence(
+    ['src/effects/run/**'],
+    up('logging', 'shell', 'tfjs', 'cli'),
+    'effects/run may import state/, reducers/, effects/storage and effects/checkpoint.',
+  ),
+  fence(
+    ['src/effects/logging/**'],
+    up('checkpoint', 'run', 'shell', 'tfjs', 'reducers', 'cli'),
+    'effects/logging may import only state/ and effects/storage.',
+  ),
+  fence(
+    ['src/effects/shell/**'],
+    up('tfjs', 'cli'),
+    'effects/shell must not import the tfjs adapters or the CLI.',
+  ),
+  fence(['src/effects/tfjs/**'], up('cli'), 'effects/tfjs must not import the CLI.'),
+  fence(['src/cli/**'], up('tfjs'), 'the CLI must not import the tfjs adapters.'),
   {
     files: ['**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -92,8 +92,8 @@ export {
   scoreOf,
   scoreModeOf,
   computeBest,
-} from './state/runner/scores.js';
-export type { ScoreMode } from './state/runner/scores.js';
+} from './state/runner/results.js';
+export type { ScoreMode } from './state/runner/results.js';
 export {
   emptyVec,
   push as vecPush,

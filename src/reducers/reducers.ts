@@ -34,7 +34,7 @@ import {
   resolveScoreSplit,
   scoreModeOf,
   scoreOf,
-} from '../state/runner/scores.js';
+} from '../state/runner/results.js';
 import { get, intMapGet, intMapSet, push, set } from '../state/runner/vector.js';
 
 const freeze = <T>(x: T): T => deepFreeze(x);

@@ -16,7 +16,7 @@ import {
 } from '../../src/reducers/reducers.js';
 import { createState, decodeState, type RunnerState } from '../../src/state/runner/RunnerState.js';
 import * as S from '../../src/state/runner/selectors.js';
-import { IGNORED_SPLITS } from '../../src/state/runner/scores.js';
+import { IGNORED_SPLITS } from '../../src/state/runner/results.js';
 import { action, actionLog, denseAction, result } from '../helpers/arbitraries.js';
 import {
   expectDeepFrozen,

@@ -15,7 +15,7 @@ import {
 import { deepFreeze, isPlainObject, type JsonObject } from '../Json.js';
 import type { MetricValue } from './metric.js';
 import { seedRng, type RngState } from './rng.js';
-import { computeBest, computePositions } from './scores.js';
+import { computeBest, computePositions } from './results.js';
 import { emptyIntMap, emptyVec, isVec, type IntMap, type Vec } from './vector.js';
 
 /** Version of the state's layout; a saved state with a newer version is refused. */

@@ -7,7 +7,7 @@ import { setOwn, type JsonObject } from '../Json.js';
 import { getIn } from '../config/merge.js';
 import { decodeMetric, decodeResult } from './metric.js';
 import type { Meter, ResultEntry, RunnerMode, RunnerState } from './RunnerState.js';
-import { latestEntry, scoreModeOf, scoreOf, type ScoreMode } from './scores.js';
+import { latestEntry, scoreModeOf, scoreOf, type ScoreMode } from './results.js';
 import { experimentNamespace, parseUuid, uuid5 } from '../config/uuid.js';
 import { get, toArray } from './vector.js';
 

@@ -130,6 +130,7 @@ export {
   isLocalMainProcess,
   results,
   latestResult,
+  resultCount,
   scoreMode,
   bestFn,
   scoreSplit,
@@ -140,6 +141,8 @@ export {
   latestScore,
   bestScore,
   isBest,
+  lastImprovementIndex,
+  patienceExhausted,
   meters,
   getResult,
   dir,
@@ -343,7 +346,7 @@ export { createProgressBar } from './effects/logging/progress.js';
 export type { ProgressBar, ProgressStream } from './effects/logging/progress.js';
 export { renderProgress } from './state/runner/progressLine.js';
 export type { ProgressView } from './state/runner/progressLine.js';
-export { trainTfjs, firstEpoch, patienceExhausted } from './effects/tfjs/trainTfjs.js';
+export { trainTfjs, firstEpoch } from './effects/tfjs/trainTfjs.js';
 export type {
   TfjsTask,
   SplitData,

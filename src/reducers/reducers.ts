@@ -196,7 +196,9 @@ export const tryMergeConfig = (
   if (merged === state.config) return E.right(state);
   return E.map((config: Config) => {
     const rescore =
-      config.scoreName !== state.config.scoreName || config.scoreSplit !== state.config.scoreSplit;
+      config.scoreName !== state.config.scoreName ||
+      config.scoreSplit !== state.config.scoreSplit ||
+      config.scoreMode !== state.config.scoreMode;
     const best = rescore ? computeBest(config, state.results) : state.best;
     return freeze({ ...state, config, best });
   })(decodeConfig(merged));

@@ -12,7 +12,7 @@ import { RUNNER_MODES } from '../../src/state/runner/RunnerState.js';
 /** Split names, including the ones score inference looks for and one it ignores. */
 export const splitName = fc.constantFrom('train', 'val', 'validate', 'test', 'extra', 'index');
 /** Metric names, including the default score name. */
-export const metricName = fc.constantFrom('loss', 'accuracy', 'f1');
+export const metricName = fc.constantFrom('loss', 'accuracy', 'f1', 'mae');
 
 /** A metric value: ordinary numbers, ties, -0, NaN and the infinities. */
 export const metricValue: fc.Arbitrary<number> = fc.oneof(
@@ -51,7 +51,13 @@ export const denseAction: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .record({ scoreName: fc.constantFrom('loss', 'accuracy') })
+      .record(
+        {
+          scoreName: fc.constantFrom('loss', 'accuracy', 'mae'),
+          scoreMode: fc.constantFrom('auto', 'min', 'max'),
+        },
+        { requiredKeys: ['scoreName'] },
+      )
       .map((patch) => actions.mergeConfig(patch)),
   },
 );
@@ -88,7 +94,11 @@ export const action: fc.Arbitrary<Action> = fc.oneof(
     weight: 1,
     arbitrary: fc
       .record(
-        { scoreName: metricName, scoreSplit: fc.option(splitName, { nil: null }) },
+        {
+          scoreName: metricName,
+          scoreSplit: fc.option(splitName, { nil: null }),
+          scoreMode: fc.constantFrom('auto', 'min', 'max'),
+        },
         { requiredKeys: [] },
       )
       .map((patch) => actions.mergeConfig(patch)),

@@ -20,6 +20,10 @@ const valueFor = (codecName: string): fc.Arbitrary<Json> => {
       return fc.double({ min: 1e-6, max: 1e6, noNaN: true });
     case 'a non-empty string':
       return fc.string({ minLength: 1, maxLength: 12 });
+    case 'a non-negative number':
+      return fc.double({ min: 0, max: 1e6, noNaN: true }).map((x) => (x === 0 ? 0 : x));
+    case 'one of auto, min, max':
+      return fc.constantFrom('auto', 'min', 'max');
     case 'a boolean':
       return fc.boolean();
     case 'one of trace, debug, info, warn, error, fatal, silent':

@@ -56,15 +56,20 @@ const naive = (state: RunnerState) => {
     return typeof v === 'number' && !Number.isNaN(v) ? v : undefined;
   };
   const scores = history.map((h) => ({ index: h.index, score: scoreOf(h.result) }));
-  const min = state.config.scoreName === 'loss';
+  const name = state.config.scoreName.toLowerCase();
+  const min =
+    state.config.scoreMode === 'min' ||
+    (state.config.scoreMode === 'auto' &&
+      (/(loss|error)$/.test(name) || ['mae', 'mse', 'rmse', 'perplexity', 'wer'].includes(name)));
   let best: { index: number; score: number } | null = null;
   for (const { index, score } of scores) {
     if (score === undefined) continue;
     if (best === null || (min ? score < best.score : score > best.score)) best = { index, score };
   }
   const latest = scores.at(-1)?.score;
-  const isBest = latest !== undefined && best !== null && Math.abs(latest - best.score) < 1e-7;
-  return { split, scores, best, latest, isBest: latest === best?.score ? best !== null : isBest };
+  // One rule: the latest result is best only when strictly better than every earlier score.
+  const isBest = best !== null && best.index === last.index;
+  return { split, scores, best, latest, isBest };
 };
 
 describe('reducers keep the STYLE.md properties', () => {
@@ -360,8 +365,8 @@ describe('config changes and restore', () => {
 describe('decodeState', () => {
   test.each([
     [
-      { ...s0, schemaVersion: 2 },
-      'schemaVersion: the state was saved by a newer danling (schema 2, this one reads up to 1); upgrade danling to load it',
+      { ...s0, schemaVersion: 3 },
+      'schemaVersion: the state was saved by a newer danling (schema 3, this one reads up to 2); upgrade danling to load it',
     ],
     [{ ...s0, mode: 'test' }, 'mode: expected one of train, eval, inf, got "test"'],
     [
@@ -374,7 +379,7 @@ describe('decodeState', () => {
     ],
     [
       { ...s0, results: { entries: { size: 3, depth: 0, root: [] }, positions: {} } },
-      'results.entries: expected a results vector, got an object',
+      'results: expected an array of {index, result}, got an object',
     ],
     [[], '(root): expected a runner state object, got an array'],
   ])('rejects a bad state with a message naming the field (%#)', (input, message) => {

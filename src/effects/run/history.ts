@@ -8,7 +8,12 @@ import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { reduce, type Action } from '../../reducers/actions.js';
 import type { Json } from '../../state/Json.js';
-import { decodeState, type RunnerState, type StateError } from '../../state/runner/RunnerState.js';
+import {
+  decodeState,
+  persistState,
+  type RunnerState,
+  type StateError,
+} from '../../state/runner/RunnerState.js';
 import type { FsError } from '../storage/atomic.js';
 import {
   openJsonl,
@@ -78,7 +83,10 @@ export const openHistory =
     )();
     if (E.isLeft(opened)) return opened;
     const { writer: w, warnings } = opened.right;
-    const first = await w.append({ snapshot: initial, actions: count } as unknown as Json)();
+    const first = await w.append({
+      snapshot: persistState(initial),
+      actions: count,
+    } as unknown as Json)();
     if (E.isLeft(first)) return first;
     const writer: HistoryWriter = {
       path,
@@ -90,7 +98,7 @@ export const openHistory =
         const line = w.append({ action } as unknown as Json)();
         const snap =
           count % every === 0
-            ? w.append({ snapshot: after, actions: count } as unknown as Json)()
+            ? w.append({ snapshot: persistState(after), actions: count } as unknown as Json)()
             : undefined;
         const written = await line;
         if (E.isLeft(written)) return written;

@@ -4,7 +4,7 @@
  * returns a TaskEither whose error names the file and the fix; nothing throws.
  */
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { restore, setTimestamp, tryMergeConfig } from '../../reducers/reducers.js';
@@ -24,6 +24,7 @@ import { planCheckpoint } from '../../state/runner/checkpointPlan.js';
 import {
   ConfigDecodeError,
   decodeState,
+  persistState,
   initialState,
   type RunnerState,
   type StateContext,
@@ -35,17 +36,15 @@ import {
   id,
   isBest,
   isMainProcess,
-  latestResult,
+  latestScore,
   name,
+  scoreMode,
 } from '../../state/runner/selectors.js';
+import { latestEntry } from '../../state/runner/results.js';
+import { encodeMetric } from '../../state/runner/metric.js';
 import { toArray } from '../../state/runner/vector.js';
 import { readText } from '../storage/configFile.js';
-import {
-  writeFileAtomic,
-  writeJsonAtomic,
-  linkOrCopyAtomic,
-  type FsError,
-} from '../storage/atomic.js';
+import { writeFileAtomic, writeJsonAtomic, type FsError } from '../storage/atomic.js';
 import {
   checkParts,
   collectStateDicts,
@@ -57,6 +56,7 @@ import {
 } from '../checkpoint/checkpointFile.js';
 import {
   findLatestValid,
+  CHECKPOINT_EXT,
   saveCheckpointFiles,
   type CheckpointSkipped,
   type SavedCheckpoint,
@@ -97,7 +97,7 @@ export const saveCheckpoint =
     if (E.isLeft(dicts)) return dicts;
     return saveCheckpointFiles(
       checkpointDir(state),
-      { state: state as unknown as Json, parts: dicts.right },
+      { state: persistState(state) as unknown as Json, parts: dicts.right },
       plan,
       {
         isMainProcess: main,
@@ -344,10 +344,12 @@ export interface RunWriteOptions {
 
 /**
  * The spec's save_result: `results.json` ({name, id, timestamp, results: {index: result}}),
- * `latest.json` ({name, id, timestamp, ...latest result}) and, when the latest result is the
- * best, `best.json` (a hard link to the new latest.json), each written atomically in
- * `dir(state)`. Metric values are written as stored (NaN and the infinities as strings). Returns
- * the paths written (or, on a non-main rank, that would have been).
+ * `latest.json` and, when the latest result is the best, `best.json`, each written atomically in
+ * `dir(state)`. `latest.json` and `best.json` say what made them: `{name, id, timestamp, index,
+ * epoch, score: {split, name, mode, value}, checkpoint, ...result}`, `checkpoint` being the
+ * checkpoint file they match (relative to the run dir). Metric values are written as stored
+ * (NaN and the infinities as strings). Returns the paths written (or, on a non-main rank, that
+ * would have been).
  */
 export const saveResult =
   (state: RunnerState, options: RunWriteOptions = {}): TE.TaskEither<FsError, readonly string[]> =>
@@ -363,17 +365,28 @@ export const saveResult =
     for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;
     const r1 = await writeJsonAtomic(paths[0] ?? '', { ...head, results: all }, { indent: 4 })();
     if (E.isLeft(r1)) return r1;
-    const latest = latestResult(state);
-    const entries = toArray(state.results.entries);
-    const stored = entries.at(-1);
-    const body =
-      stored === undefined || latest === null
+    const stored = latestEntry(state.results);
+    const ckptDir = relative(folder, checkpointDir(state)) || '.';
+    const body = (alias: 'latest' | 'best'): Json =>
+      stored === undefined
         ? head
-        : { ...head, ...stored.result, index: stored.index };
-    const r2 = await writeJsonAtomic(paths[1] ?? '', body, { indent: 4 })();
+        : {
+            ...head,
+            ...stored.result,
+            index: stored.index,
+            epoch: stored.index,
+            score: {
+              split: state.best.split,
+              name: state.config.scoreName,
+              mode: scoreMode(state),
+              value: encodeMetric(latestScore(state) ?? Number.NaN),
+            },
+            checkpoint: join(ckptDir, `${alias}${CHECKPOINT_EXT}`),
+          };
+    const r2 = await writeJsonAtomic(paths[1] ?? '', body('latest'), { indent: 4 })();
     if (E.isLeft(r2)) return r2;
     if (best) {
-      const r3 = await linkOrCopyAtomic(paths[1] ?? '', paths[2] ?? '')();
+      const r3 = await writeJsonAtomic(paths[2] ?? '', body('best'), { indent: 4 })();
       if (E.isLeft(r3)) return r3;
     }
     return E.right(paths);

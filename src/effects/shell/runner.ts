@@ -17,7 +17,7 @@ import {
   type ParallelContext,
   type RunnerState,
 } from '../../state/runner/RunnerState.js';
-import { formatStepResult } from '../../state/runner/format.js';
+import { formatScoreRule, formatStepResult } from '../../state/runner/format.js';
 import {
   getResult,
   bestResult,
@@ -25,6 +25,7 @@ import {
   dir,
   isMainProcess,
   latestResult,
+  scoreMode,
 } from '../../state/runner/selectors.js';
 import { cleanupTemp, type FsError } from '../storage/atomic.js';
 import { restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
@@ -260,6 +261,7 @@ export const createRunner = async (
     { dir: dir(state), resumedFrom, seed: state.config.seed },
     resumedFrom === null ? 'run started' : 'run resumed',
   );
+  logger.info({ scoreMode: scoreMode(state) }, formatScoreRule(state));
 
   // Appends to the action log are queued in order and written behind the loop (each line is
   // handed to the kernel as soon as the queue reaches it); a failed append is reported by the

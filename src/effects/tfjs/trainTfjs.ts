@@ -11,8 +11,15 @@ import { getIn } from '../../state/config/merge.js';
 import type { JsonObject } from '../../state/Json.js';
 import { permutation } from '../../state/runner/rng.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
-import { formatEpochResult } from '../../state/runner/format.js';
-import { bestIndex, getResult, isBest, latestResult } from '../../state/runner/selectors.js';
+import { formatEarlyStop, formatEpochResult } from '../../state/runner/format.js';
+import {
+  bestIndex,
+  getResult,
+  isBest,
+  latestResult,
+  patienceExhausted,
+  scoreMode,
+} from '../../state/runner/selectors.js';
 import type { Runner } from '../shell/runner.js';
 
 /** One split's data: inputs and targets with the samples along the first axis. */
@@ -63,19 +70,6 @@ export const firstEpoch = (state: RunnerState): number =>
   latestResult(state)?.index === state.progress.epoch
     ? state.progress.epoch + 1
     : state.progress.epoch;
-
-/**
- * Whether early stopping is due: `patience` epochs have passed since the best result. Computed
- * from the results history alone, so it gives the same answer after a resume.
- */
-export const patienceExhausted = (state: RunnerState): boolean => {
-  const patience = state.config.patience;
-  const best = bestIndex(state);
-  const latest = latestResult(state)?.index;
-  return (
-    patience !== undefined && best !== null && latest !== undefined && latest - best >= patience
-  );
-};
 
 /** Samples along the first axis. */
 const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;
@@ -274,8 +268,13 @@ export const trainTfjs = async (
     if (patienceExhausted(runner.state)) {
       reason = 'patience';
       runner.logger.info(
-        { bestIndex: bestIndex(runner.state), patience: runner.state.config.patience },
-        'early stopping: no better score for `patience` epochs',
+        {
+          bestIndex: bestIndex(runner.state),
+          patience: runner.state.config.patience,
+          minDelta: runner.state.config.minDelta,
+          scoreMode: scoreMode(runner.state),
+        },
+        formatEarlyStop(runner.state),
       );
       break;
     }

@@ -49,6 +49,16 @@ export const LogLevel = refine(
     ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(u),
 );
 /** A boolean. */
+/** A finite number >= 0. */
+export const NonNegativeNumber = refine(
+  'a non-negative number',
+  (u): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0,
+);
+/** How the score is ranked: `auto` (inferred from its name), `min` or `max`. */
+export const ScoreModeSetting = refine(
+  'one of auto, min, max',
+  (u): u is 'auto' | 'min' | 'max' => u === 'auto' || u === 'min' || u === 'max',
+);
 export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
 /** Any JSON value. */
 export const JsonValue = refine('a JSON value', isJson);
@@ -92,10 +102,16 @@ export const KNOWN_KEYS = {
   epochEnd: key(PositiveInt, 'Epoch to stop at (exclusive).'),
   stepEnd: key(PositiveInt, 'Optimizer step to stop at (exclusive).'),
   scoreSplit: key(NonEmptyString, 'Split whose metric is the score; inferred when not given.'),
-  scoreName: key(
-    NonEmptyString,
-    'Metric that is the score; `loss` is minimised, others maximised.',
-    'loss',
+  scoreName: key(NonEmptyString, 'Metric that is the score (its direction: `scoreMode`).', 'loss'),
+  scoreMode: key(
+    ScoreModeSetting,
+    '`min`, `max`, or `auto`: minimise `loss`, names ending in `loss`/`error` and error metrics (mae, mse, rmse, perplexity, wer, ...), maximise the rest.',
+    'auto',
+  ),
+  minDelta: key(
+    NonNegativeNumber,
+    'Early stopping: the least change of the score that counts as an improvement.',
+    0,
   ),
   saveInterval: key(
     Int,
@@ -153,6 +169,8 @@ export interface KnownConfig {
   readonly stepEnd?: number;
   readonly scoreSplit?: string;
   readonly scoreName: string;
+  readonly scoreMode: 'auto' | 'min' | 'max';
+  readonly minDelta: number;
   readonly saveInterval?: number;
   readonly logInterval?: number;
   readonly maxToKeep?: number;

@@ -79,6 +79,8 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'checkpoint',
   'autoResume',
   'scoreSplit',
+  'scoreMode',
+  'minDelta',
   'logInterval',
   'saveInterval',
   'maxToKeep',

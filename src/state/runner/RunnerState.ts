@@ -12,14 +12,28 @@ import {
   type ConfigError,
   type ConfigProblem,
 } from '../config/decodeConfig.js';
-import { deepFreeze, isPlainObject, type JsonObject } from '../Json.js';
+import { deepFreeze, isPlainObject } from '../Json.js';
 import type { MetricValue } from './metric.js';
 import { seedRng, type RngState } from './rng.js';
-import { computeBest, computePositions } from './results.js';
-import { emptyIntMap, emptyVec, isVec, type IntMap, type Vec } from './vector.js';
+import {
+  computeBest,
+  emptyResults,
+  persistResults,
+  restoreResults,
+  type BestTracking,
+  type ResultEntry,
+  type ResultsHistory,
+} from './results.js';
+import { isVec, toArray } from './vector.js';
 
-/** Version of the state's layout; a saved state with a newer version is refused. */
-export const SCHEMA_VERSION = 1;
+export type { BestTracking, ResultEntry, ResultsHistory } from './results.js';
+
+/**
+ * Version of the state's persisted layout; a saved state with a newer version is refused.
+ * 1: the results history saved in its in-memory trie layout, with best tracking.
+ * 2: `results` a plain array `[{ index, result }]`, nothing derived saved ({@link persistState}).
+ */
+export const SCHEMA_VERSION = 2;
 
 /** The spec's RunnerMode. */
 export type RunnerMode = 'train' | 'eval' | 'inf';
@@ -35,30 +49,6 @@ export interface Progress {
   readonly epochBegin: number;
   readonly stepBegin: number;
   readonly iterBegin: number;
-}
-
-/** One result of the history: its index (usually the epoch) and `{ split: { metric: value } }`. */
-export interface ResultEntry extends JsonObject {
-  readonly index: number;
-  readonly result: JsonObject;
-}
-
-/**
- * The results history, insertion-ordered: a persistent vector of entries and a map from index
- * to position, so appending and looking up are O(log32 n). Read it with the `results` selector.
- */
-export interface ResultsHistory {
-  readonly entries: Vec<ResultEntry>;
-  readonly positions: IntMap;
-}
-
-/**
- * Incremental best tracking: the score split in use and the position of the best entry (the
- * earliest among equal scores), or `null` when no entry has a valid score.
- */
-export interface BestTracking {
-  readonly split: string | null;
-  readonly position: number | null;
 }
 
 /** The spec's AverageMeter: last value, running average, sum and count. */
@@ -136,7 +126,7 @@ export const initialState = (config: Config, context: StateContext = {}): Runner
     mode: 'train',
     split: null,
     progress: ZERO_PROGRESS,
-    results: { entries: emptyVec<ResultEntry>(), positions: emptyIntMap },
+    results: emptyResults(),
     best: { split: null, position: null },
     meters: {},
     splits: {},
@@ -173,6 +163,9 @@ export type StateError =
       readonly message: string;
     }
   | { readonly _tag: 'StateSchemaTooNew'; readonly version: number; readonly message: string };
+
+const toArrayUnchecked = (vec: unknown): readonly ResultEntry[] =>
+  toArray(vec as Parameters<typeof toArray<ResultEntry>>[0]);
 
 const isCount = (u: unknown): u is number => Number.isSafeInteger(u) && (u as number) >= 0;
 const isMetricValue = (u: unknown): u is MetricValue =>
@@ -230,14 +223,18 @@ export const decodeState = (input: unknown): E.Either<StateError, RunnerState> =
     }
   }
   const results = input['results'];
-  if (!isPlainObject(results)) bad('results', 'an object', results);
-  else {
-    const entries = results['entries'];
-    if (!isVec(entries)) bad('results.entries', 'a results vector', entries);
-    if (!isPlainObject(results['positions'])) {
-      bad('results.positions', 'an object', results['positions']);
+  let entries: readonly ResultEntry[] | undefined;
+  // Schema 2 files hold a plain array; schema 1 files (and a JSON copy of a live state) hold
+  // the in-memory layout, a trie of entries beside derived fields: both are read.
+  if (Array.isArray(results)) entries = results as readonly ResultEntry[];
+  else if (isPlainObject(results) && isVec(results['entries'])) {
+    entries = toArrayUnchecked(results['entries']);
+  } else bad('results', 'an array of {index, result}', results);
+  entries?.forEach((e: unknown, i) => {
+    if (!isPlainObject(e) || !Number.isSafeInteger(e['index']) || !isPlainObject(e['result'])) {
+      bad(`results.${i}`, 'a result {index: integer, result: object}', e);
     }
-  }
+  });
   const meters = input['meters'];
   if (!isPlainObject(meters)) bad('meters', 'an object', meters);
   else {
@@ -275,18 +272,31 @@ export const decodeState = (input: unknown): E.Either<StateError, RunnerState> =
   }
   if (problems.length > 0 || E.isLeft(config)) return E.left(invalid(problems));
   const saved = input as unknown as RunnerState;
-  const history: ResultsHistory = {
-    entries: saved.results.entries,
-    positions: computePositions(saved.results),
-  };
+  const history = restoreResults(entries ?? []);
   return E.right(
     deepFreeze({
       ...saved,
+      schemaVersion: SCHEMA_VERSION,
       config: config.right,
       results: history,
       best: computeBest(config.right, history),
     }),
   );
+};
+
+/** A state as files hold it (schema 2): `results` a plain array, best tracking left out. */
+export type PersistedState = Omit<RunnerState, 'results' | 'best'> & {
+  readonly results: readonly ResultEntry[];
+};
+
+/**
+ * The persisted form of a state (what checkpoints, snapshots and `restore` actions hold): plain
+ * JSON a reader in any language can use, with no caches. {@link decodeState} reads it back.
+ * O(n) in the history's length.
+ */
+export const persistState = (state: RunnerState): PersistedState => {
+  const { best: _best, results, ...rest } = state;
+  return { ...rest, schemaVersion: SCHEMA_VERSION, results: persistResults(results) };
 };
 
 const invalid = (problems: readonly ConfigProblem[]): StateError => ({

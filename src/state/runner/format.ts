@@ -2,7 +2,9 @@
  * The spec's format_result, format_step_result and format_epoch_result as pure strings.
  */
 import { isPlainObject } from '../Json.js';
+import { scoreModeOf, scoreOf } from './results.js';
 import type { RunnerMode, RunnerState } from './RunnerState.js';
+import { get } from './vector.js';
 
 /** Formats one value: numbers with `digits` decimals (`nan`, `inf`, `-inf` as Python prints them). */
 export const formatValue = (value: unknown, digits = 4): string => {
@@ -112,3 +114,39 @@ export const formatEpochResult = (
   epochEnd: number | undefined = state.config.epochEnd,
   digits = 4,
 ): string => formatEpochLine(result, epoch, epochEnd, digits);
+
+/** `lower` or `higher`: the word for a score direction. */
+const better = (state: RunnerState): string =>
+  scoreModeOf(state.config) === 'min' ? 'lower is better' : 'higher is better';
+
+/**
+ * The score rule in one line, as the start-up log states it: `score: val/mae, lower is better`.
+ * Before any result the split is the configured one, else `(inferred)`.
+ */
+export const formatScoreRule = (state: RunnerState): string => {
+  const split = state.best.split ?? state.config.scoreSplit ?? '(inferred)';
+  return `score: ${split}/${state.config.scoreName}, ${better(state)}`;
+};
+
+/**
+ * The early-stopping line: metric, direction, the patience and minimum improvement, and the best
+ * value with its epoch. `early stopping: val/mae (lower is better) did not improve by more than 0
+ * for 3 epochs; best 0.1234 at epoch 4`.
+ */
+export const formatEarlyStop = (state: RunnerState): string => {
+  const split = state.best.split ?? '(none)';
+  const best = bestScoreOf(state);
+  const at =
+    state.best.position === null ? undefined : get(state.results.entries, state.best.position);
+  const where =
+    best === undefined || at === undefined
+      ? 'no valid score'
+      : `best ${formatValue(best)} at epoch ${at.index}`;
+  return `early stopping: ${split}/${state.config.scoreName} (${better(state)}) did not improve by more than ${state.config.minDelta} for ${state.config.patience ?? 0} epochs; ${where}`;
+};
+
+const bestScoreOf = (state: RunnerState): number | undefined => {
+  const p = state.best.position;
+  const e = p === null ? undefined : get(state.results.entries, p);
+  return e && scoreOf(e.result, state.best.split, state.config.scoreName);
+};

@@ -6,8 +6,15 @@ import { configId, configName, type Config } from '../config/Config.js';
 import { setOwn, type JsonObject } from '../Json.js';
 import { getIn } from '../config/merge.js';
 import { decodeMetric, decodeResult } from './metric.js';
-import type { Meter, ResultEntry, RunnerMode, RunnerState } from './RunnerState.js';
-import { latestEntry, scoreModeOf, scoreOf, type ScoreMode } from './results.js';
+import {
+  persistState,
+  type Meter,
+  type PersistedState,
+  type ResultEntry,
+  type RunnerMode,
+  type RunnerState,
+} from './RunnerState.js';
+import { improves, latestEntry, scoreModeOf, scoreOf, type ScoreMode } from './results.js';
 import { experimentNamespace, parseUuid, uuid5 } from '../config/uuid.js';
 import { get, toArray } from './vector.js';
 
@@ -178,17 +185,20 @@ export const results = (
     result: decodeResult(e.result) as Record<string, unknown>,
   }));
 
+/** How many results the history holds. O(1). */
+export const resultCount = (state: RunnerState): number => state.results.entries.size;
+
 /** The most recent result with its `index`, or `null` before any. */
 export const latestResult = (state: RunnerState): IndexedResult | null => {
   const e = latestEntry(state.results);
   return e === undefined ? null : withIndex(e);
 };
 
-/** `'min'` when the score is `loss`, else `'max'`: the mode the spec's best_fn implies. */
+/** The score direction: `config.scoreMode`, or inferred from the metric name (see `scoreModeOf`). */
 export const scoreMode = (state: RunnerState): ScoreMode => scoreModeOf(state.config);
 
 /**
- * The spec's best_fn: `Math.min` for `loss`, `Math.max` otherwise, over the valid scores
+ * The spec's best_fn: `Math.min` when the score is minimised, `Math.max` otherwise, over the valid scores
  * (NaN skipped). `undefined` for no valid score.
  */
 export const bestFn =
@@ -243,15 +253,48 @@ export const bestScore = (state: RunnerState): number | undefined => {
 };
 
 /**
- * Whether the latest result is the best (`|latest - best| < 1e-7`, as the spec). True before any
- * result; false when the latest result has no valid score (a NaN epoch never overwrites best).
+ * Whether the latest result is the best: its score is strictly better than every earlier valid
+ * score, so `isBest(state) === (bestIndex(state) === latestResult(state).index)` for any
+ * non-empty history. A tie is not best (the spec's `|latest - best| < 1e-7` made a tie best
+ * while `bestIndex` kept the earlier epoch, rewriting best files with a worse model). True
+ * before any result, as the spec; false when the latest result has no valid score.
  */
 export const isBest = (state: RunnerState): boolean => {
-  if (state.results.entries.size === 0) return true;
-  const latest = latestScore(state);
-  const best = bestScore(state);
-  if (latest === undefined || best === undefined) return false;
-  return latest === best || Math.abs(latest - best) < 1e-7;
+  const n = state.results.entries.size;
+  return n === 0 || state.best.position === n - 1;
+};
+
+/**
+ * The index of the last result that improved on every earlier valid score by more than
+ * `config.minDelta` (Keras' `min_delta`), or `null` when no result has a valid score. With
+ * `minDelta` 0 it is {@link bestIndex}. Computed from the history, so it survives a resume. O(n).
+ */
+export const lastImprovementIndex = (state: RunnerState): number | null => {
+  const mode = scoreModeOf(state.config);
+  const delta = state.config.minDelta;
+  let best: number | undefined;
+  let at: number | null = null;
+  for (const e of toArray(state.results.entries)) {
+    const s = scoreOf(e.result, state.best.split, state.config.scoreName);
+    if (s === undefined) continue;
+    if (best === undefined || improves(s, best, mode, delta)) {
+      best = s;
+      at = e.index;
+    }
+  }
+  return at;
+};
+
+/**
+ * Early stopping: whether `config.patience` results have passed since the last improvement
+ * ({@link lastImprovementIndex}). False without `patience` or before any valid score.
+ */
+export const patienceExhausted = (state: RunnerState): boolean => {
+  const patience = state.config.patience;
+  if (patience === undefined) return false;
+  const last = lastImprovementIndex(state);
+  const latest = latestEntry(state.results)?.index;
+  return last !== null && latest !== undefined && latest - last >= patience;
 };
 
 // --- meters -------------------------------------------------------------------------------------
@@ -313,10 +356,10 @@ export const logPath = (state: RunnerState): string =>
 export const checkpointDirName = (state: RunnerState): string => state.config.checkpointDirName;
 
 /**
- * The spec's state_dict: everything a checkpoint needs to restore the runner. The state is
- * already plain JSON, so it is the state itself (parts' state dicts are saved beside it).
+ * The spec's state_dict: everything a checkpoint needs to restore the runner, in the persisted
+ * form (plain arrays, nothing derived; parts' state dicts are saved beside it).
  */
-export const stateDict = (state: RunnerState): RunnerState => state;
+export const stateDict = (state: RunnerState): PersistedState => persistState(state);
 
 /** The spec's dict: the config as a plain object. */
 export const dict = (state: RunnerState): Config => state.config;

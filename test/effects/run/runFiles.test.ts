@@ -11,7 +11,11 @@ import {
   stepProgress,
   updateMeters,
 } from '../../../src/reducers/reducers.js';
-import { createState, type RunnerState } from '../../../src/state/runner/RunnerState.js';
+import {
+  createState,
+  decodeState,
+  type RunnerState,
+} from '../../../src/state/runner/RunnerState.js';
 import * as S from '../../../src/state/runner/selectors.js';
 import type { StateDict, Stateful } from '../../../src/effects/checkpoint/checkpointFile.js';
 import {
@@ -212,7 +216,10 @@ describe('saveResult', () => {
     expect(results['name']).toBe('e-r');
     expect(Object.keys(results['results'] as object)).toEqual(['0', '1', '2', '3']);
     expect(await read('latest.json')).toMatchObject({ name: 'e-r', index: 3, val: { loss: 0.5 } });
-    expect(await read('best.json')).toEqual(await read('latest.json'));
+    expect(await read('best.json')).toEqual({
+      ...(await read('latest.json')),
+      checkpoint: 'checkpoints/best.safetensors',
+    });
     s = epochs(s, 4, 5);
     await unwrap(saveResult(s));
     expect((await read('best.json'))['index']).toBe(3);
@@ -318,9 +325,14 @@ describe('save / load / stateDict / dict', () => {
     ).toBe(true);
   });
 
-  it('stateDict is the JSON state itself and dict the config', () => {
+  it('stateDict is the persisted state (plain result array, nothing derived) and dict the config', () => {
     const s = epochs(stateIn(), 0, 2);
-    expect(JSON.parse(JSON.stringify(S.stateDict(s)))).toEqual(s);
+    const dict = JSON.parse(JSON.stringify(S.stateDict(s))) as Record<string, unknown>;
+    expect(dict['results']).toEqual(
+      S.results(s).map((r) => ({ index: r.index, result: r.result })),
+    );
+    expect(dict).not.toHaveProperty('best');
+    expect(decodeState(dict)).toEqual(E.right(s));
     expect(S.dict(s)).toBe(s.config);
     expect(S.checkpointDirName(s)).toBe('checkpoints');
   });

@@ -119,5 +119,6 @@ const outcome = await trainTfjs(runner, {
   splits,
 });
 runner.printResult();
-await runner.close();
+const closed = await runner.close();
 if (E.isLeft(outcome)) fail(outcome.left.message);
+if (E.isLeft(closed)) fail(closed.left.message);

@@ -1,14 +1,24 @@
 /**
  * Actions: every change of state as plain JSON data, so a log of them can be stored, shipped and
- * replayed. `reduce` applies one; `replay` folds a log.
+ * replayed. Each action is defined once, in {@link definitions} (Redux Toolkit's `createSlice`
+ * idea): its payload check, how a creator shapes its payload (`prepare`) and its reducer. The
+ * `Action` type, the creators in {@link actions}, {@link reduce} and {@link decodeAction} all
+ * derive from that table, so adding an action is one edit.
  */
-import type { JsonObject } from '../state/Json.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { isJson, isPlainObject, type JsonObject } from '../state/Json.js';
 import { encodeResult } from '../state/runner/metric.js';
 import type { RngState } from '../state/runner/rng.js';
-import type { RunnerMode, RunnerState } from '../state/runner/RunnerState.js';
+import {
+  decodeState,
+  persistState,
+  RUNNER_MODES,
+  type PersistedState,
+  type RunnerMode,
+  type RunnerState,
+} from '../state/runner/RunnerState.js';
 import {
   appendResult,
-  mergeConfig,
   registerSplit,
   resetMeters,
   restore,
@@ -18,131 +28,274 @@ import {
   setTimestamp,
   startEpoch,
   stepProgress,
+  tryMergeConfig,
   updateMeters,
   type ResultRecord,
 } from './reducers.js';
 
-/** Every change of state, as data. */
-export type Action =
-  | { readonly type: 'appendResult'; readonly result: JsonObject; readonly index?: number }
-  | { readonly type: 'stepProgress'; readonly steps: number }
-  | { readonly type: 'startEpoch'; readonly epoch: number }
-  | { readonly type: 'mergeConfig'; readonly patch: JsonObject; readonly overwrite: boolean }
-  | { readonly type: 'setMode'; readonly mode: RunnerMode }
-  | { readonly type: 'setSplit'; readonly split: string | null }
-  | {
-      readonly type: 'updateMeters';
-      readonly values: { readonly [name: string]: number | 'NaN' | 'Infinity' | '-Infinity' };
-      readonly n: number;
-    }
-  | { readonly type: 'resetMeters' }
-  | {
-      readonly type: 'registerSplit';
-      readonly split: string;
-      readonly size: number;
-      readonly batchSize: number;
-    }
-  | { readonly type: 'restore'; readonly saved: RunnerState; readonly overrideConfig: boolean }
-  | { readonly type: 'setRng'; readonly rng: RngState | null }
-  | { readonly type: 'setTimestamp'; readonly timestamp: string };
+/** A metric value as actions carry it: a finite number, or NaN and the infinities as strings. */
+type Encoded = number | 'NaN' | 'Infinity' | '-Infinity';
 
-/** The `type` of every action. */
-export type ActionType = Action['type'];
-
-const decodeNumber = (v: number | string): number =>
+const decodeNumber = (v: Encoded): number =>
   typeof v === 'number' ? v : v === 'NaN' ? Number.NaN : v === '-Infinity' ? -Infinity : Infinity;
 
-/**
- * Action creators: they build JSON-safe actions (numbers in results and meters encoded, so
- * NaN and the infinities survive a JSON log).
- */
-export const actions = {
-  appendResult: (result: ResultRecord, index?: number): Action =>
-    index === undefined
-      ? { type: 'appendResult', result: encodeResult(result) as JsonObject }
-      : { type: 'appendResult', result: encodeResult(result) as JsonObject, index },
-  stepProgress: (steps = 1): Action => ({ type: 'stepProgress', steps }),
-  startEpoch: (epoch: number): Action => ({ type: 'startEpoch', epoch }),
-  mergeConfig: (patch: JsonObject, overwrite = true): Action => ({
-    type: 'mergeConfig',
-    patch,
-    overwrite,
-  }),
-  setMode: (mode: RunnerMode): Action => ({ type: 'setMode', mode }),
-  setSplit: (split: string | null): Action => ({ type: 'setSplit', split }),
-  updateMeters: (values: { readonly [name: string]: number }, n = 1): Action => ({
-    type: 'updateMeters',
-    values: Object.fromEntries(
-      Object.entries(values).map(([k, v]) => [
-        k,
-        Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity',
-      ]),
-    ),
-    n,
-  }),
-  resetMeters: (): Action => ({ type: 'resetMeters' }),
-  registerSplit: (split: string, info: { size: number; batchSize: number }): Action => ({
-    type: 'registerSplit',
-    split,
-    size: info.size,
-    batchSize: info.batchSize,
-  }),
-  restore: (saved: RunnerState, overrideConfig = false): Action => ({
-    type: 'restore',
-    saved,
-    overrideConfig,
-  }),
-  setRng: (rng: RngState | null): Action => ({ type: 'setRng', rng }),
-  setTimestamp: (timestamp: string): Action => ({ type: 'setTimestamp', timestamp }),
-} as const;
+const encodeNumber = (v: number): Encoded =>
+  Number.isFinite(v)
+    ? v === 0
+      ? 0
+      : v
+    : Number.isNaN(v)
+      ? 'NaN'
+      : v > 0
+        ? 'Infinity'
+        : '-Infinity';
 
-const unreachable = (action: never): never => {
-  throw new TypeError(`unknown action ${JSON.stringify(action)}`);
+// ---------------------------------------------------------------------------------------------
+// Field checks for decodeAction: each returns the phrase of what was expected, or undefined.
+
+type Check = (value: unknown) => string | undefined;
+const check =
+  (expected: string, ok: (u: unknown) => boolean): Check =>
+  (u) =>
+    ok(u) ? undefined : expected;
+const count = check('a non-negative integer', (u) => Number.isSafeInteger(u) && (u as number) >= 0);
+const positive = check('a positive integer', (u) => Number.isSafeInteger(u) && (u as number) > 0);
+const bool = check('a boolean', (u) => typeof u === 'boolean');
+const string = check('a string', (u) => typeof u === 'string');
+const jsonObject = check('a JSON object', (u) => isPlainObject(u) && isJson(u));
+const isEncoded = (u: unknown): boolean =>
+  (typeof u === 'number' && Number.isFinite(u)) ||
+  u === 'NaN' ||
+  u === 'Infinity' ||
+  u === '-Infinity';
+const optional =
+  (c: Check): Check =>
+  (u) =>
+    u === undefined ? undefined : c(u);
+
+/** One action's definition: payload fields and their checks, the creator and the reducer. */
+interface Definition<P, A extends readonly unknown[]> {
+  /** Checks of the payload's fields; a field missing from `fields` is refused. */
+  readonly fields: { readonly [K in keyof P]-?: Check };
+  /** Builds the JSON payload from the creator's arguments. */
+  readonly prepare: (...args: A) => P;
+  /** The reducer: total on any payload that passed the checks (it never throws). */
+  readonly reduce: (state: RunnerState, payload: P) => RunnerState;
+}
+
+const define = <P, A extends readonly unknown[]>(d: Definition<P, A>): Definition<P, A> => d;
+
+/**
+ * Every action, defined once. A reducer here never throws on an action that decodes: an invalid
+ * `mergeConfig` patch or `restore` state leaves the state unchanged (use `tryMergeConfig` /
+ * `decodeState` first to see why).
+ */
+export const definitions = {
+  appendResult: define({
+    fields: { result: jsonObject, index: optional(count) },
+    prepare: (result: ResultRecord, index?: number) =>
+      index === undefined
+        ? { result: encodeResult(result) as JsonObject }
+        : { result: encodeResult(result) as JsonObject, index },
+    reduce: (s, p: { readonly result: JsonObject; readonly index?: number }) =>
+      appendResult(s, p.result, p.index),
+  }),
+  stepProgress: define({
+    fields: { steps: count },
+    prepare: (steps: number = 1) => ({ steps }),
+    reduce: (s, p: { readonly steps: number }) => stepProgress(s, p.steps),
+  }),
+  startEpoch: define({
+    fields: { epoch: count },
+    prepare: (epoch: number) => ({ epoch }),
+    reduce: (s, p: { readonly epoch: number }) => startEpoch(s, p.epoch),
+  }),
+  mergeConfig: define({
+    fields: { patch: jsonObject, overwrite: bool },
+    prepare: (patch: JsonObject, overwrite: boolean = true) => ({ patch, overwrite }),
+    reduce: (s, p: { readonly patch: JsonObject; readonly overwrite: boolean }) => {
+      const r = tryMergeConfig(s, p.patch, { overwrite: p.overwrite });
+      return E.isRight(r) ? r.right : s;
+    },
+  }),
+  setMode: define({
+    fields: {
+      mode: check(`one of ${RUNNER_MODES.join(', ')}`, (u) =>
+        RUNNER_MODES.includes(u as RunnerMode),
+      ),
+    },
+    prepare: (mode: RunnerMode) => ({ mode }),
+    reduce: (s, p: { readonly mode: RunnerMode }) =>
+      RUNNER_MODES.includes(p.mode) ? setMode(s, p.mode) : s,
+  }),
+  setSplit: define({
+    fields: { split: check('a string or null', (u) => u === null || typeof u === 'string') },
+    prepare: (split: string | null) => ({ split }),
+    reduce: (s, p: { readonly split: string | null }) => setSplit(s, p.split),
+  }),
+  updateMeters: define({
+    fields: {
+      values: check(
+        'an object of metric values',
+        (u) => isPlainObject(u) && Object.values(u).every(isEncoded),
+      ),
+      n: count,
+    },
+    prepare: (values: { readonly [name: string]: number }, n: number = 1) => ({
+      values: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, encodeNumber(v)])),
+      n,
+    }),
+    reduce: (
+      s,
+      p: { readonly values: { readonly [name: string]: Encoded }; readonly n: number },
+    ) => {
+      const values: Record<string, number> = {};
+      for (const k in p.values) {
+        const v = p.values[k];
+        if (v !== undefined) values[k] = decodeNumber(v);
+      }
+      return updateMeters(s, values, p.n);
+    },
+  }),
+  resetMeters: define({
+    fields: {},
+    prepare: () => ({}),
+    reduce: (s) => resetMeters(s),
+  }),
+  registerSplit: define({
+    fields: { split: string, size: count, batchSize: positive },
+    prepare: (split: string, info: { readonly size: number; readonly batchSize: number }) => ({
+      split,
+      size: info.size,
+      batchSize: info.batchSize,
+    }),
+    reduce: (s, p: { readonly split: string; readonly size: number; readonly batchSize: number }) =>
+      registerSplit(s, p.split, { size: p.size, batchSize: p.batchSize }),
+  }),
+  restore: define({
+    fields: {
+      saved: (u) => {
+        const d = decodeState(u);
+        return E.isLeft(d)
+          ? `a saved runner state (${d.left.message.split('\n')[0] ?? ''})`
+          : undefined;
+      },
+      overrideConfig: bool,
+    },
+    /** The saved state travels in its persisted form (plain arrays, nothing derived). */
+    prepare: (saved: RunnerState, overrideConfig: boolean = false) => ({
+      saved: persistState(saved),
+      overrideConfig,
+    }),
+    reduce: (
+      s,
+      p: { readonly saved: PersistedState | RunnerState; readonly overrideConfig: boolean },
+    ) => {
+      const saved = decodeState(p.saved);
+      return E.isRight(saved) ? restore(s, saved.right, { overrideConfig: p.overrideConfig }) : s;
+    },
+  }),
+  setRng: define({
+    fields: {
+      rng: check(
+        'null or an array of integers',
+        (u) => u === null || (Array.isArray(u) && u.every((x) => Number.isSafeInteger(x))),
+      ),
+    },
+    prepare: (rng: RngState | null) => ({ rng }),
+    reduce: (s, p: { readonly rng: RngState | null }) => setRng(s, p.rng),
+  }),
+  setTimestamp: define({
+    fields: { timestamp: string },
+    prepare: (timestamp: string) => ({ timestamp }),
+    reduce: (s, p: { readonly timestamp: string }) => setTimestamp(s, p.timestamp),
+  }),
 };
 
+type Definitions = typeof definitions;
+type PayloadOf<D> = D extends Definition<infer P, infer _A> ? P : never;
+type ArgsOf<D> = D extends Definition<infer _P, infer A> ? A : never;
+
+/** The `type` of every action. */
+export type ActionType = keyof Definitions;
+
+/** Every change of state, as data: `{ type, ...payload }`. */
+export type Action = {
+  [K in ActionType]: { readonly type: K } & PayloadOf<Definitions[K]>;
+}[ActionType];
+
+/** The action of one type. */
+export type ActionOf<K extends ActionType> = Extract<Action, { readonly type: K }>;
+
 /**
- * Applies one action. The same state and action always give the same result.
+ * Action creators, one per definition: they build JSON-safe actions (numbers in results and
+ * meters encoded, so NaN and the infinities survive a JSON log).
+ *
+ * @example
+ * actions.appendResult({ val: { loss: 0.2 } }) // { type: 'appendResult', result: { val: { loss: 0.2 } } }
+ */
+export const actions = Object.fromEntries(
+  Object.entries(definitions).map(([type, d]) => [
+    type,
+    (...args: never[]) => ({ type, ...d.prepare(...args) }),
+  ]),
+) as unknown as { readonly [K in ActionType]: (...args: ArgsOf<Definitions[K]>) => Action };
+
+/**
+ * Applies one action: a lookup in {@link definitions}. The same state and action always give
+ * the same result; an action that {@link decodeAction} accepts never throws.
  *
  * @example
  * const next = reduce(state, actions.appendResult({ val: { loss: 0.2 } }));
  */
-export const reduce = (state: RunnerState, action: Action): RunnerState => {
-  switch (action.type) {
-    case 'appendResult':
-      return appendResult(state, action.result, action.index);
-    case 'stepProgress':
-      return stepProgress(state, action.steps);
-    case 'startEpoch':
-      return startEpoch(state, action.epoch);
-    case 'mergeConfig':
-      return mergeConfig(state, action.patch, { overwrite: action.overwrite });
-    case 'setMode':
-      return setMode(state, action.mode);
-    case 'setSplit':
-      return setSplit(state, action.split);
-    case 'updateMeters': {
-      const values: Record<string, number> = {};
-      for (const k in action.values) {
-        const v = action.values[k];
-        if (v !== undefined) values[k] = decodeNumber(v);
-      }
-      return updateMeters(state, values, action.n);
-    }
-    case 'resetMeters':
-      return resetMeters(state);
-    case 'registerSplit':
-      return registerSplit(state, action.split, { size: action.size, batchSize: action.batchSize });
-    case 'restore':
-      return restore(state, action.saved, { overrideConfig: action.overrideConfig });
-    case 'setRng':
-      return setRng(state, action.rng);
-    case 'setTimestamp':
-      return setTimestamp(state, action.timestamp);
-    default:
-      return unreachable(action);
-  }
-};
+export const reduce = (state: RunnerState, action: Action): RunnerState =>
+  (definitions[action.type].reduce as (s: RunnerState, a: Action) => RunnerState)(state, action);
 
 /** Folds a log of actions over `initial`: the state after all of them. */
 export const replay = (initial: RunnerState, log: readonly Action[]): RunnerState =>
   log.reduce(reduce, initial);
+
+/** Why a value is not an action: every problem, one line each, field first. */
+export interface ActionInvalid {
+  readonly _tag: 'ActionInvalid';
+  readonly problems: readonly string[];
+  readonly message: string;
+}
+
+const describe = (u: unknown): string => {
+  if (u === undefined) return 'nothing';
+  const text = JSON.stringify(u);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};
+
+/**
+ * Checks a parsed JSON value as an {@link Action} (what a log line holds): a known `type` and
+ * every payload field, unknown fields refused. Never throws.
+ *
+ * @example
+ * decodeAction({ type: 'stepProgress', steps: -1 }) // Left: "steps: expected a non-negative integer, got -1"
+ */
+export const decodeAction = (input: unknown): E.Either<ActionInvalid, Action> => {
+  const fail = (problems: string[]): E.Either<ActionInvalid, Action> =>
+    E.left({ _tag: 'ActionInvalid', problems, message: problems.join('\n') });
+  if (!isPlainObject(input))
+    return fail([`(root): expected an action object, got ${describe(input)}`]);
+  const type = input['type'];
+  if (typeof type !== 'string' || !Object.hasOwn(definitions, type)) {
+    return fail([
+      `type: expected one of ${Object.keys(definitions).join(', ')}, got ${describe(type)}`,
+    ]);
+  }
+  const fields = definitions[type as ActionType].fields as Readonly<Record<string, Check>>;
+  const problems: string[] = [];
+  for (const [name, c] of Object.entries(fields)) {
+    const expected = c(input[name]);
+    if (expected !== undefined)
+      problems.push(`${name}: expected ${expected}, got ${describe(input[name])}`);
+  }
+  for (const name of Object.keys(input)) {
+    if (name !== 'type' && !Object.hasOwn(fields, name))
+      problems.push(`${name}: unknown field of ${type}`);
+  }
+  return problems.length > 0 ? fail(problems) : E.right(input as unknown as Action);
+};

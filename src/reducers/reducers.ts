@@ -276,17 +276,20 @@ export interface RestoreOptions {
  * The pure half of the spec's load_checkpoint: merges the saved state's config (overwrite per
  * `overrideConfig`), takes its counters, results, meters and random generator, and sets every
  * `*Begin` counter to the restored value. Mode, split, registered splits, timestamp and the
- * parallel context are this process's and stay. Throws a `ConfigDecodeError` only if the merged
- * config is invalid (both configs were valid, so only a hand-made payload can do that).
+ * parallel context are this process's and stay. Never throws: if the merged config is invalid
+ * (only a hand-made payload can do that) the saved config is taken as it is.
  */
 export const restore = (
   state: RunnerState,
   saved: RunnerState,
   options: RestoreOptions = {},
 ): RunnerState => {
-  const withConfig = mergeConfig(state, saved.config as JsonObject, {
+  // Two valid configs can merge into an invalid one only by a hand-made payload: then the
+  // saved config is taken as it is, so restore never throws.
+  const merged = tryMergeConfig(state, saved.config as JsonObject, {
     overwrite: options.overrideConfig ?? false,
   });
+  const withConfig = E.isRight(merged) ? merged.right : freeze({ ...state, config: saved.config });
   const { epoch, step, iter } = saved.progress;
   const results: ResultsHistory = {
     entries: saved.results.entries,

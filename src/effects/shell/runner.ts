@@ -117,15 +117,20 @@ export interface Runner {
   readonly logger: Logger;
   /** The checkpoint the run resumed from, or `null`. */
   readonly resumedFrom: string | null;
-  /** Applies an action, appends it to the action log, returns the new state. */
-  dispatch(action: Action): Promise<E.Either<FsError | JsonlInvalidValue, RunnerState>>;
+  /**
+   * Applies an action, appends it to the action log, returns the new state. Synchronous: a
+   * failed append is reported by the next {@link Runner.flush}, `saveCheckpoint` or `close`.
+   */
+  dispatch(action: Action): RunnerState;
+  /** Hands every dispatched action to the action log's file and reports a failed append. */
+  flush(): Promise<E.Either<FsError | JsonlInvalidValue, void>>;
   /** The spec's save_checkpoint for the current state and parts (after the action log is on disk). */
   saveCheckpoint(): Promise<E.Either<CheckpointError | JsonlInvalidValue, SavedCheckpoint>>;
   /** The spec's load_checkpoint into the current state and parts (logged as a `restore` action). */
   loadCheckpoint(
     source?: string | LoadedCheckpoint,
     options?: Omit<LoadCheckpointOptions, 'parts'>,
-  ): Promise<E.Either<LoadCheckpointError | FsError | JsonlInvalidValue, RunnerState>>;
+  ): Promise<E.Either<LoadCheckpointError, RunnerState>>;
   /** The spec's save_result. */
   saveResult(): Promise<E.Either<FsError, readonly string[]>>;
   /** The spec's print_result: the latest and best results, on the main process. */
@@ -150,8 +155,11 @@ export interface Runner {
   ): Promise<Readonly<Record<string, number>>>;
   /** Redraws the progress bar (on a TTY, main process only; throttled): split, step/total, rate, ETA, meters. */
   progress(split: string, iteration: number, length: number): void;
-  /** Flushes and closes the action log and the logger, and releases the run lock. */
-  close(): Promise<void>;
+  /**
+   * Flushes and closes the action log and the logger, and releases the run lock. A `Left` says
+   * an append to the action log failed (the lock is released all the same).
+   */
+  close(): Promise<E.Either<FsError | JsonlInvalidValue, void>>;
 }
 
 /**
@@ -268,10 +276,7 @@ export const createRunner = async (
   // next dispatch, and saveCheckpoint / close wait for the queue.
   let logError: FsError | JsonlInvalidValue | undefined;
   let logged: Promise<unknown> = Promise.resolve();
-  const dispatch = (
-    action: Action,
-  ): Promise<E.Either<FsError | JsonlInvalidValue, RunnerState>> => {
-    if (logError !== undefined) return Promise.resolve(E.left(logError));
+  const dispatch = (action: Action): RunnerState => {
     state = reduce(state, action);
     if (history !== undefined) {
       logged = history
@@ -280,7 +285,7 @@ export const createRunner = async (
           if (E.isLeft(r)) logError ??= r.left;
         });
     }
-    return Promise.resolve(E.right(state));
+    return state;
   };
   const drain = async (): Promise<E.Either<FsError | JsonlInvalidValue, void>> => {
     await logged;
@@ -296,6 +301,7 @@ export const createRunner = async (
     logger,
     resumedFrom,
     dispatch,
+    flush: drain,
     saveCheckpoint: async () => {
       // The action log reaches the disk before the checkpoint it leads to.
       const drained = await drain();
@@ -307,7 +313,7 @@ export const createRunner = async (
       if (E.isLeft(loaded)) return loaded;
       for (const w of loaded.right.warnings) logger.warn(w);
       if (loaded.right.path === null) return E.right(state);
-      return dispatch(act.restore(loaded.right.state, options.overrideConfig ?? false));
+      return E.right(dispatch(act.restore(loaded.right.state, options.overrideConfig ?? false)));
     },
     saveResult: () => saveResultEffect(state)(),
     writeResult: (result, split, step) =>
@@ -341,7 +347,7 @@ export const createRunner = async (
     close: async () => {
       bar.clear();
       await logged;
-      if (history !== undefined) await history.close()();
+      const closed = history === undefined ? E.right(undefined) : await history.close()();
       events?.close();
       await new Promise<void>((resolve) => {
         logger.flush(() => {
@@ -349,6 +355,8 @@ export const createRunner = async (
         });
       });
       if (lock !== undefined) await lock.release();
+      if (logError !== undefined) return E.left(logError);
+      return closed;
     },
   };
   return E.right(runner);

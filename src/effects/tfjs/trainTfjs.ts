@@ -95,12 +95,15 @@ export const trainTfjs = async (
       message: `no ${JSON.stringify(trainName)} split among ${Object.keys(task.splits).join(', ')}`,
     });
   }
-  const send = async (action: Action): Promise<E.Either<TrainError, RunnerState>> =>
+  // dispatch is synchronous; a failed append to the action log is reported by the next flush
+  // (every step line, every checkpoint, and the end of training).
+  const send = (action: Action): RunnerState => runner.dispatch(action);
+  const flushed = async (): Promise<E.Either<TrainError, void>> =>
     E.mapLeft((e: { message: string }) => ({
       _tag: 'TrainError' as const,
       cause: e,
       message: `action log: ${e.message}`,
-    }))(await runner.dispatch(action));
+    }))(await runner.flush());
 
   const configured = getIn(runner.state.config as JsonObject, 'dataloader.batchSize');
   const batchSize = typeof configured === 'number' ? configured : 32;
@@ -108,8 +111,7 @@ export const trainTfjs = async (
     const size = rows(data.x);
     const known = runner.state.splits[split];
     if (known?.size !== size || known.batchSize !== batchSize) {
-      const r = await send(act.registerSplit(split, { size, batchSize }));
-      if (E.isLeft(r)) return r;
+      send(act.registerSplit(split, { size, batchSize }));
     }
   }
   const metricNames = Object.keys(task.metrics ?? {});
@@ -134,13 +136,9 @@ export const trainTfjs = async (
     return out;
   };
 
-  const evaluate = async (
-    split: string,
-    data: SplitData,
-  ): Promise<E.Either<TrainError, Record<string, number>>> => {
+  const evaluate = (split: string, data: SplitData): Record<string, number> => {
     for (const a of [act.setMode('eval'), act.setSplit(split), act.resetMeters()]) {
-      const r = await send(a);
-      if (E.isLeft(r)) return r;
+      send(a);
     }
     const n = rows(data.x);
     for (let start = 0; start < n; start += batchSize) {
@@ -151,10 +149,9 @@ export const trainTfjs = async (
         const pred = model.apply(xb, { training: false }) as TF.Tensor;
         return { loss: numberOf(task.loss(yb, pred)), ...measure(yb, pred) };
       });
-      const r = await send(act.updateMeters(values, size));
-      if (E.isLeft(r)) return r;
+      send(act.updateMeters(values, size));
     }
-    return E.right({ ...getResult(runner.state, 'epoch') });
+    return { ...getResult(runner.state, 'epoch') };
   };
 
   let reason: TrainOutcome['reason'] = 'epochEnd';
@@ -173,29 +170,27 @@ export const trainTfjs = async (
       act.setSplit(trainName),
       act.resetMeters(),
     ]) {
-      const r = await send(a);
-      if (E.isLeft(r)) return r;
+      send(a);
     }
     // The shuffle comes from the state's generator, which checkpoints carry.
     const [order, rng] = permutation(runner.state.rng ?? [0, 0, 0, 0], trainSize);
-    const shuffled = await send(act.setRng(rng));
-    if (E.isLeft(shuffled)) return shuffled;
+    send(act.setRng(rng));
     const indices = tf.tensor1d(order, 'int32');
     let pending: Record<string, TF.Tensor> | undefined;
     let pendingCount = 0;
-    const applyPending = async (): Promise<E.Either<TrainError, RunnerState>> => {
+    const applyPending = (): void => {
       const grads = pending;
       const count = pendingCount;
       pending = undefined;
       pendingCount = 0;
-      if (grads === undefined) return E.right(runner.state);
+      if (grads === undefined) return;
       tf.tidy(() => {
         const averaged: Record<string, TF.Tensor> = {};
         for (const [k, g] of Object.entries(grads)) averaged[k] = count === 1 ? g : g.div(count);
         optimizer.applyGradients(averaged);
       });
       for (const g of Object.values(grads)) g.dispose();
-      return send(act.stepProgress(1));
+      send(act.stepProgress(1));
     };
     for (let b = 0; b < batches; b++) {
       if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) break;
@@ -228,29 +223,26 @@ export const trainTfjs = async (
       }
       pendingCount += 1;
       if (pendingCount === accum || b === batches - 1) {
-        const r = await applyPending();
-        if (E.isLeft(r)) return r;
+        applyPending();
       }
-      const metered = await send(act.updateMeters(values, size));
-      if (E.isLeft(metered)) return metered;
+      send(act.updateMeters(values, size));
       runner.progress(trainName, b + 1, batches);
       if ((b + 1) % logEvery === 0 || b === batches - 1) {
         await runner.stepLog(trainName, b + 1, batches);
+        const f = await flushed();
+        if (E.isLeft(f)) return f;
       }
     }
-    await applyPending();
+    applyPending();
     indices.dispose();
     const result: Record<string, Record<string, number>> = {
       [trainName]: { ...getResult(runner.state, 'epoch') },
     };
     for (const [split, data] of Object.entries(task.splits)) {
       if (split === trainName) continue;
-      const r = await evaluate(split, data);
-      if (E.isLeft(r)) return r;
-      result[split] = r.right;
+      result[split] = evaluate(split, data);
     }
-    const appended = await send(act.appendResult(result, epoch));
-    if (E.isLeft(appended)) return appended;
+    send(act.appendResult(result, epoch));
     for (const [split, values] of Object.entries(result)) {
       const w = await runner.writeResult(values, split);
       if (E.isLeft(w)) return failed('writeResult', w.left);
@@ -279,5 +271,7 @@ export const trainTfjs = async (
       break;
     }
   }
+  const done = await flushed();
+  if (E.isLeft(done)) return done;
   return E.right({ state: runner.state, reason });
 };

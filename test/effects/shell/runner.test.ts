@@ -39,9 +39,12 @@ describe('createRunner', () => {
     expect(timeString(fixed())).toBe('20261124-034200');
     expect(runner.state.config.seed).toBe(4242);
     expect(readFileSync(join(dir(runner.state), 'config.yaml'), 'utf8')).toContain('seed: 4242');
-    await runner.dispatch(actions.stepProgress(3));
-    await runner.dispatch(actions.appendResult({ val: { loss: 1 } }));
-    await runner.close();
+    // dispatch is synchronous: it returns the new state, not a promise.
+    const stepped = runner.dispatch(actions.stepProgress(3));
+    expect(stepped.progress.step).toBe(3);
+    expect(runner.dispatch(actions.appendResult({ val: { loss: 1 } }))).toBe(runner.state);
+    expect(await runner.flush()).toEqual(E.right(undefined));
+    expect(await runner.close()).toEqual(E.right(undefined));
     const replayed = await replayLog(join(dir(runner.state), 'history.jsonl'))();
     expect(E.isRight(replayed) && replayed.right.state).toEqual(runner.state);
   });

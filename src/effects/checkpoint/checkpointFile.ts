@@ -18,6 +18,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { isJson, type Json } from '../../state/Json.js';
 import {
+  MAX_HEADER_BYTES,
   decodeSafetensors,
   encodeSafetensorsParts,
   readSafetensorsHeader,
@@ -820,3 +821,49 @@ export const restoreParts =
     }
     return E.right(present);
   };
+
+/** The progress a checkpoint's header says it holds (unverified: for ranking only). */
+export interface CheckpointProgress {
+  readonly epoch: number;
+  readonly step: number;
+}
+
+/**
+ * Reads only the header of a checkpoint file and returns the progress (`epoch`, `step`) of the
+ * runner state in its metadata, or `undefined` when the header cannot be read. Nothing is
+ * verified: this ranks resume candidates by what they hold (never by file times), and each is
+ * fully verified by {@link loadCheckpointFile} before use.
+ */
+export const peekCheckpointProgress = async (
+  file: string,
+  options: Pick<CheckpointFileOptions, 'fs'> = {},
+): Promise<CheckpointProgress | undefined> => {
+  const fs = options.fs ?? nodeFs;
+  try {
+    const handle = await fs.open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const head = new Uint8Array(8);
+      if (size < 8 || (await handle.read(head, 0, 8, 0)).bytesRead < 8) return undefined;
+      const n = new DataView(head.buffer).getBigUint64(0, true);
+      if (n > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) return undefined;
+      const json = new Uint8Array(Number(n));
+      if ((await handle.read(json, 0, json.length, 8)).bytesRead < json.length) return undefined;
+      const header = JSON.parse(new TextDecoder().decode(json)) as {
+        __metadata__?: Record<string, unknown>;
+      };
+      const text = header.__metadata__?.['danling.state'];
+      if (typeof text !== 'string') return undefined;
+      const progress = (JSON.parse(text) as { progress?: { epoch?: unknown; step?: unknown } })
+        .progress;
+      const { epoch, step } = progress ?? {};
+      return Number.isSafeInteger(epoch) && Number.isSafeInteger(step)
+        ? { epoch: epoch as number, step: step as number }
+        : undefined;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+};

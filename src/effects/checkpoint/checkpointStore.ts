@@ -18,6 +18,7 @@ import {
 } from '../storage/atomic.js';
 import {
   loadCheckpointFile,
+  peekCheckpointProgress,
   saveCheckpointFile,
   type CheckpointError,
   type CheckpointFileOptions,
@@ -193,10 +194,23 @@ export interface CheckpointSkipped {
   readonly message: string;
 }
 
+/** A checkpoint ranked above the one chosen that was not used (it did not verify). */
+export interface RankedCheckpoint {
+  readonly path: string;
+  readonly epoch: number | null;
+  readonly step: number | null;
+  readonly mtimeMs: number;
+}
+
 /** The newest valid checkpoint of a folder (or `null` if there is none) and the ones skipped. */
 export interface LatestValid {
   readonly checkpoint: LoadedCheckpoint | null;
   readonly skipped: readonly CheckpointSkipped[];
+  /**
+   * Valid-looking checkpoints with a newer modification time than the one chosen, which hold
+   * less progress (a copied run dir, an older `best`): passed over, for the log.
+   */
+  readonly passedOver: readonly RankedCheckpoint[];
 }
 
 /** Options of {@link findLatestValid}. */
@@ -209,9 +223,11 @@ export interface FindLatestValidOptions extends Pick<CheckpointFileOptions, 'fs'
 }
 
 /**
- * Finds the newest checkpoint of `dir` that loads and verifies (see {@link listCheckpoints} for
- * the order). A corrupt, truncated or too new file is skipped with a {@link CheckpointSkipped}
- * warning naming it; names that share a skipped file's inode (hard links) are skipped too.
+ * Finds the checkpoint of `dir` with the most progress that loads and verifies. Candidates are
+ * ranked by the progress their header holds (step, then epoch; then `latest`, `epoch-N`, `best`),
+ * never by file times, which a copy (`cp` without `-p`, an object store) resets. A corrupt,
+ * truncated or too new file is skipped with a {@link CheckpointSkipped} warning naming it; names
+ * that share a skipped file's inode (hard links) are skipped too.
  *
  * @example
  * ```ts
@@ -224,9 +240,26 @@ export const findLatestValid =
   async () => {
     const listed = await listCheckpoints(dir, options)();
     if (E.isLeft(listed)) return listed;
+    const ranked = await Promise.all(
+      listed.right.map(async (entry) => ({
+        entry,
+        progress: await peekCheckpointProgress(entry.path, options),
+      })),
+    );
+    // Unreadable headers first, so each damaged file is tried and named in a warning; then the
+    // most progress first.
+    const unknown = Number.MAX_SAFE_INTEGER;
+    ranked.sort(
+      (a, b) =>
+        (b.progress?.step ?? unknown) - (a.progress?.step ?? unknown) ||
+        (b.progress?.epoch ?? unknown) - (a.progress?.epoch ?? unknown) ||
+        b.entry.mtimeMs - a.entry.mtimeMs ||
+        KIND_RANK[a.entry.kind] - KIND_RANK[b.entry.kind] ||
+        (b.entry.epoch ?? 0) - (a.entry.epoch ?? 0),
+    );
     const skipped: CheckpointSkipped[] = [];
     const bad = new Map<number, CheckpointError>();
-    for (const entry of listed.right) {
+    for (const { entry } of ranked) {
       const known = entry.ino > 0 ? bad.get(entry.ino) : undefined;
       const loaded: E.Either<CheckpointError, LoadedCheckpoint> =
         known === undefined ? await loadCheckpointFile(entry.path, options)() : E.left(known);
@@ -235,7 +268,22 @@ export const findLatestValid =
         const ok = await options.check(loaded.right)();
         if (E.isLeft(ok)) checked = ok;
       }
-      if (E.isRight(checked)) return E.right({ checkpoint: checked.right, skipped });
+      if (E.isRight(checked)) {
+        const passedOver = ranked
+          .filter(
+            (r) =>
+              r.entry.ino !== entry.ino &&
+              r.entry.mtimeMs > entry.mtimeMs &&
+              !skipped.some((s) => s.path === r.entry.path),
+          )
+          .map((r) => ({
+            path: r.entry.path,
+            epoch: r.progress?.epoch ?? null,
+            step: r.progress?.step ?? null,
+            mtimeMs: r.entry.mtimeMs,
+          }));
+        return E.right({ checkpoint: checked.right, skipped, passedOver });
+      }
       const reason = checked.left;
       if (reason._tag === 'CheckpointNotFound') continue;
       if (entry.ino > 0) bad.set(entry.ino, reason);
@@ -243,10 +291,10 @@ export const findLatestValid =
         _tag: 'CheckpointSkipped',
         path: entry.path,
         reason,
-        message: `skipped checkpoint ${entry.path}: ${reason.message}`,
+        message: `checkpoint ${entry.path}: ${reason.message}`,
       });
     }
-    return E.right({ checkpoint: null, skipped });
+    return E.right({ checkpoint: null, skipped, passedOver: [] });
   };
 
 /** What {@link checkDir} may do when the folder is not empty. */

@@ -230,6 +230,12 @@ export const loadCheckpoint =
           return r;
         }
         warnings.push(...r.right.skipped.map((s: CheckpointSkipped) => `skipped ${s.message}`));
+        const chosen = r.right.checkpoint;
+        for (const p of r.right.passedOver) {
+          warnings.push(
+            `autoResume: passed over ${p.path} (epoch ${String(p.epoch)}, step ${String(p.step)}): it was modified later than ${chosen?.path ?? ''} but holds less progress`,
+          );
+        }
         if (r.right.checkpoint !== null) {
           found = r.right.checkpoint;
           timestamp = stamp;

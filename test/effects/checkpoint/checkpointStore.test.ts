@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTempName } from '../../../src/effects/storage/atomic.js';
-import { checkParts, loadCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
+import {
+  checkParts,
+  loadCheckpointFile,
+  type CheckpointPayload,
+} from '../../../src/effects/checkpoint/checkpointFile.js';
 import {
   checkDir,
   checkpointPath,
@@ -121,7 +125,7 @@ describe('listCheckpoints and findLatestValid', () => {
 
   it('an empty or missing folder has no valid checkpoint', async () => {
     expect(await findLatestValid(path.join(dir, 'none'))()).toEqual(
-      E.right({ checkpoint: null, skipped: [] }),
+      E.right({ checkpoint: null, skipped: [], passedOver: [] }),
     );
   });
 
@@ -158,9 +162,7 @@ describe('listCheckpoints and findLatestValid', () => {
       if (E.isLeft(found)) throw new Error(found.left.message);
       expect(found.right.checkpoint?.path).toBe(checkpointPath(dir, 'epoch-4'));
       expect(found.right.skipped.map((s) => [s.path, s.reason._tag])).toEqual([[latest, tag]]);
-      expect(found.right.skipped[0]?.message).toMatch(
-        new RegExp(`^skipped checkpoint ${latest}: `),
-      );
+      expect(found.right.skipped[0]?.message).toMatch(new RegExp(`^checkpoint ${latest}: `));
     },
   );
 
@@ -222,5 +224,26 @@ describe('checkDir', () => {
     expect(E.isLeft(r) && r.left.message).toBe(
       'checkDir: action should be one of warn, raise or ignore, but got "shout"',
     );
+  });
+});
+
+describe('resume candidates are ranked by the progress inside them', () => {
+  it('after a copy that reset file times, latest (more steps) wins over a newer-looking best', async () => {
+    const at = (epoch: number, step: number): CheckpointPayload => ({
+      state: { progress: { epoch, step } },
+      parts: {},
+    });
+    expect(E.isRight(await saveCheckpointFiles(dir, at(17, 170), ['latest', 'best'])())).toBe(true);
+    // A later epoch that is not best: latest is rewritten (a new inode), best stays at 17.
+    expect(E.isRight(await saveCheckpointFiles(dir, at(22, 220), ['latest'])())).toBe(true);
+    // What `cp -r` without -p does: every file gets the copy time, in any order.
+    await fsp.utimes(checkpointPath(dir, 'latest'), 1000, 1000);
+    await fsp.utimes(checkpointPath(dir, 'best'), 2000, 2000);
+    const found = await findLatestValid(dir)();
+    if (E.isLeft(found)) throw new Error(found.left.message);
+    expect(found.right.checkpoint?.path).toBe(checkpointPath(dir, 'latest'));
+    expect(found.right.passedOver).toEqual([
+      { path: checkpointPath(dir, 'best'), epoch: 17, step: 170, mtimeMs: 2_000_000 },
+    ]);
   });
 });

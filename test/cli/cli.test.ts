@@ -26,6 +26,12 @@ afterAll(async () => {
 });
 
 describe('danling config', () => {
+  it('reads --seed -0 as 0, like seed: -0 in a file', async () => {
+    const r = await run(['config', join(dir, 'a.yaml'), '--seed', '-0']);
+    expect(r.err).toBe('');
+    expect((parse(r.out) as Record<string, unknown>)['seed']).toBe(0);
+  });
+
   it('merges files in order, then overrides, and prints YAML with name, id and runId', async () => {
     const r = await run([
       'config',

@@ -2,7 +2,7 @@
  * fast-check arbitraries for configs, built from KNOWN_KEYS so they cannot drift from the codecs.
  */
 import fc from 'fast-check';
-import { KNOWN_KEYS, type KeySpec } from '../../src/state/config/Config.js';
+import { FolderName, KNOWN_KEYS, type KeySpec } from '../../src/state/config/Config.js';
 import type { Json, JsonObject } from '../../src/state/Json.js';
 
 const known = KNOWN_KEYS as Record<string, KeySpec>;
@@ -24,6 +24,8 @@ const valueFor = (codecName: string): fc.Arbitrary<Json> => {
       return fc.double({ min: 0, max: 1e6, noNaN: true }).map((x) => (x === 0 ? 0 : x));
     case 'one of auto, min, max':
       return fc.constantFrom('auto', 'min', 'max');
+    case FolderName.name:
+      return fc.string({ minLength: 1, maxLength: 12 }).filter((s) => FolderName.is(s));
     case 'a boolean':
       return fc.boolean();
     case 'one of trace, debug, info, warn, error, fatal, silent':

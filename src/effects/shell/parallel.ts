@@ -63,6 +63,13 @@ export const parallelContext = (
         continue;
       }
       const value = Number(raw.trim());
+      if (!Number.isSafeInteger(value)) {
+        problems.push({
+          variables: [variable],
+          text: `${variable}=${JSON.stringify(raw)}: expected an integer of at most 2^53 - 1`,
+        });
+        continue;
+      }
       const seen = found[field];
       if (seen === undefined) found[field] = { value, variable };
       else if (seen.value !== value) {
@@ -82,7 +89,10 @@ export const parallelContext = (
       text: `${found.worldSize.variable}=0: expected at least 1 process`,
     });
   } else if (rank >= worldSize) {
-    const vars = [found.rank?.variable ?? 'RANK', found.worldSize?.variable ?? 'WORLD_SIZE'];
+    // With no world size set, blame the world-size variable of the launcher that set the rank.
+    const rankVar = found.rank?.variable ?? 'RANK';
+    const own = LAUNCHERS.find((l) => l.rank === rankVar)?.worldSize ?? 'WORLD_SIZE';
+    const vars = [rankVar, found.worldSize?.variable ?? own];
     problems.push({
       variables: vars,
       text: `${vars[0] ?? ''}=${rank} is not below ${vars[1] ?? ''}=${worldSize}${found.worldSize === undefined ? ' (unset: 1)' : ''}: ranks run from 0 to worldSize - 1`,

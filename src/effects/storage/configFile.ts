@@ -1,8 +1,9 @@
 /**
  * Reading and writing config files (YAML or JSON, by extension): the effectful half of the
- * config text forms.
+ * config text forms. One rule: `.json` is JSON, `.yaml` / `.yml` is YAML (any case), anything else
+ * is an error. A config file must be a regular file of at most {@link MAX_CONFIG_BYTES} bytes.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseJson, parseYaml, type ConfigSyntaxError } from '../../state/config/configText.js';
@@ -18,8 +19,13 @@ export type ConfigFileError =
     }
   | { readonly _tag: 'ConfigFileNotAnObject'; readonly path: string; readonly message: string };
 
-const formatOf = (path: string): 'yaml' | 'json' =>
-  extname(path).toLowerCase() === '.json' ? 'json' : 'yaml';
+/** The largest config file read: 16 MiB. Anything bigger is data, not a config. */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+const formatOf = (path: string): 'yaml' | 'json' | undefined => {
+  const ext = extname(path).toLowerCase();
+  return ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined;
+};
 
 /**
  * Reads a text file; on failure, a message naming the file and what to do
@@ -27,6 +33,19 @@ const formatOf = (path: string): 'yaml' | 'json' =>
  */
 export const readText = async (path: string): Promise<E.Either<string, string>> => {
   try {
+    // stat first: reading a FIFO would wait forever, and a huge file would be read whole.
+    const info = await stat(path);
+    if (info.isDirectory()) return E.left(`${path}: is a directory; give a .yaml or .json file`);
+    if (!info.isFile()) {
+      return E.left(
+        `${path}: not a regular file (a FIFO, device or socket); give a .yaml or .json file`,
+      );
+    }
+    if (info.size > MAX_CONFIG_BYTES) {
+      return E.left(
+        `${path}: ${String(info.size)} bytes, over the ${String(MAX_CONFIG_BYTES)}-byte limit of a config file; keep data out of the config`,
+      );
+    }
     return E.right(await readFile(path, 'utf8'));
   } catch (error) {
     const code = (error as { code?: unknown }).code;
@@ -43,16 +62,24 @@ export const readText = async (path: string): Promise<E.Either<string, string>> 
 };
 
 /**
- * Reads a YAML (`.yaml`, `.yml`, anything else) or JSON (`.json`) config file into a plain
- * object, not yet decoded. Never rejects.
+ * Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) config file into a plain object, not yet
+ * decoded; any other extension is a `ConfigFileUnreadable` naming the allowed ones. Never rejects.
  */
 export const readConfigFile = async (
   path: string,
 ): Promise<E.Either<ConfigFileError, Record<string, unknown>>> => {
+  const format = formatOf(path);
+  if (format === undefined) {
+    return E.left({
+      _tag: 'ConfigFileUnreadable',
+      path,
+      message: `${path}: unknown config file extension; use .json (JSON), .yaml or .yml (YAML)`,
+    });
+  }
   const read = await readText(path);
   if (E.isLeft(read)) return E.left({ _tag: 'ConfigFileUnreadable', path, message: read.left });
   const text = read.right;
-  const parsed = formatOf(path) === 'json' ? parseJson(text) : parseYaml(text);
+  const parsed = format === 'json' ? parseJson(text) : parseYaml(text);
   if (E.isLeft(parsed)) {
     return E.left({
       _tag: 'ConfigFileSyntax',

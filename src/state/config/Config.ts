@@ -41,6 +41,25 @@ export const NonEmptyString = refine(
   'a non-empty string',
   (u): u is string => typeof u === 'string' && u.length > 0,
 );
+/** The longest folder name most file systems take, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255;
+
+/** The length of `s` in UTF-8 bytes. */
+export const utf8Length = (s: string): number => new TextEncoder().encode(s).length;
+
+/**
+ * Whether `s` can be one folder name: not empty, not `.` or `..`, no `/`, `\\` or NUL, at most
+ * {@link MAX_NAME_BYTES} bytes. Name-like keys become folders under `projectRoot`, so a `../`
+ * in them would write outside it.
+ */
+export const isFolderName = (s: string): boolean =>
+  s.length > 0 && s !== '.' && s !== '..' && !/[/\\\0]/.test(s) && utf8Length(s) <= MAX_NAME_BYTES;
+
+/** A string that can be one folder name (see {@link isFolderName}). */
+export const FolderName = refine(
+  'a folder name (no slash, backslash, NUL or ".."; at most 255 bytes)',
+  (u): u is string => typeof u === 'string' && isFolderName(u),
+);
 /** A pino log level. */
 export const LogLevel = refine(
   'one of trace, debug, info, warn, error, fatal, silent',
@@ -81,15 +100,15 @@ const key = (codec: t.Mixed, doc: string, dflt?: Json): KeySpec =>
  * `dataloader` is a user object whose `batchSize` is checked (see {@link DataloaderConfig}).
  */
 export const KNOWN_KEYS = {
-  experimentName: key(NonEmptyString, 'Name of the experiment.', 'DanLing'),
-  runName: key(NonEmptyString, 'Name of the run within the experiment.', 'Run'),
+  experimentName: key(FolderName, 'Name of the experiment.', 'DanLing'),
+  runName: key(FolderName, 'Name of the run within the experiment.', 'Run'),
   experimentId: key(
-    NonEmptyString,
+    FolderName,
     'Experiment id; the shell fills in the git commit hash.',
     'xxxxxxxxxxxxxxxx',
   ),
-  runId: key(NonEmptyString, 'Run id; derived from the config content when not given.'),
-  name: key(NonEmptyString, 'Overrides the derived name `experimentName-runName`.'),
+  runId: key(FolderName, 'Run id; derived from the config content when not given.'),
+  name: key(FolderName, 'Overrides the derived name `experimentName-runName`.'),
   seed: key(NonNegativeInt, 'Random seed (0 is a valid seed); drawn once when not given.'),
   deterministic: key(Bool, 'Ask the backend for deterministic kernels.', false),
   log: key(Bool, 'Write the run log.', true),
@@ -127,7 +146,7 @@ export const KNOWN_KEYS = {
     'Early stopping: epochs without a new best score before training stops.',
   ),
   checkpointDirName: key(
-    NonEmptyString,
+    FolderName,
     'Name of the checkpoint folder under the run dir.',
     'checkpoints',
   ),

@@ -3,14 +3,27 @@
  * is reported at once, one line each, dot path first.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { KNOWN_KEYS, PositiveInt, type Config, type KeySpec } from './Config.js';
 import {
+  KNOWN_KEYS,
+  MAX_NAME_BYTES,
+  PositiveInt,
+  configId,
+  configName,
+  utf8Length,
+  type Config,
+  type KeySpec,
+} from './Config.js';
+import {
+  MAX_DEPTH,
+  MAX_VALUES,
   isJson,
   isPlainObject,
   setOwn,
+  shapeProblem,
   withoutNegativeZero,
   type Json,
   type JsonObject,
+  type ShapeProblem,
 } from '../Json.js';
 import { experimentNamespace, uuid5 } from './uuid.js';
 
@@ -19,6 +32,8 @@ export interface ConfigProblem {
   readonly path: string;
   readonly expected: string;
   readonly got: string;
+  /** What to do about it, when there is more to say than the expected value. */
+  readonly fix?: string;
 }
 
 /** A config that could not be decoded: every problem, and a message with one line each. */
@@ -46,7 +61,12 @@ export const describeValue = (value: unknown): string => {
 
 /** Formats problems as the lines of a {@link ConfigError} message. */
 export const formatProblems = (problems: readonly ConfigProblem[]): string =>
-  problems.map((p) => `${p.path}: expected ${p.expected}, got ${p.got}`).join('\n');
+  problems
+    .map(
+      (p) =>
+        `${p.path}: expected ${p.expected}, got ${p.got}${p.fix === undefined ? '' : `; ${p.fix}`}`,
+    )
+    .join('\n');
 
 /** Builds a {@link ConfigError} from its problems. */
 export const configError = (problems: readonly ConfigProblem[]): ConfigError => ({
@@ -56,6 +76,67 @@ export const configError = (problems: readonly ConfigProblem[]): ConfigError => 
 });
 
 const joinPath = (base: string, k: string): string => (base === '' ? k : `${base}.${k}`);
+
+const dotted = (keys: readonly string[]): string => (keys.length === 0 ? '(root)' : keys.join('.'));
+
+/** The {@link ConfigProblem} for a cycle or an over-deep nesting found by `shapeProblem`. */
+export const shapeConfigProblem = (shape: ShapeProblem): ConfigProblem =>
+  shape.kind === 'cycle'
+    ? {
+        path: dotted(shape.path),
+        expected: 'JSON data without cycles',
+        got: `a reference back to ${dotted(shape.target ?? [])}`,
+        fix: 'remove the cycle (a YAML alias used inside its own anchor makes one)',
+      }
+    : shape.kind === 'size'
+      ? {
+          path: dotted(shape.path),
+          expected: `at most ${String(MAX_VALUES)} values (a shared value counts each time it is used)`,
+          got: 'more',
+          fix: 'use fewer aliases of large values, or keep the data in a file of its own',
+        }
+      : {
+          path: dotted(shape.path),
+          expected: `at most ${String(MAX_DEPTH)} levels of nested objects and arrays`,
+          got: 'deeper nesting',
+          fix: 'flatten the value, or keep it in a file of its own',
+        };
+
+/** Keys whose value becomes one folder name under `projectRoot` or the run dir. */
+export const NAME_KEYS: Readonly<Record<string, string>> = {
+  name: 'dir',
+  experimentName: 'dir',
+  runName: 'dir',
+  experimentId: 'dir',
+  runId: 'dir',
+  checkpointDirName: 'checkpointDir',
+};
+
+/**
+ * Why `value` cannot be one folder name: it holds `/`, `\\` or NUL, is `.` or `..`, or is over
+ * {@link MAX_NAME_BYTES} bytes. `undefined` when it can.
+ */
+const folderNameProblem = (key: string, value: string): ConfigProblem | undefined => {
+  const other = NAME_KEYS[key] ?? 'dir';
+  if (/[/\\\0]/.test(value) || value === '.' || value === '..') {
+    return {
+      path: key,
+      expected: 'a single folder name without "/", "\\", ".." or NUL',
+      got: describeValue(value),
+      fix: `use ${other} to choose another folder`,
+    };
+  }
+  const bytes = utf8Length(value);
+  if (bytes > MAX_NAME_BYTES) {
+    return {
+      path: key,
+      expected: `a folder name of at most ${String(MAX_NAME_BYTES)} bytes`,
+      got: `${String(bytes)} bytes`,
+      fix: `shorten it, or use ${other} to choose the folder`,
+    };
+  }
+  return undefined;
+};
 
 /** Collects the paths of values that are not JSON (NaN, functions, class instances, ...). */
 const nonJsonProblems = (value: unknown, path: string, out: ConfigProblem[]): void => {
@@ -119,50 +200,98 @@ export const deriveRunId = (config: JsonObject): string => {
   return uuid5(experimentNamespace(experimentId), canonicalJson(content));
 };
 
-/** Optimal-string-alignment (Damerau-Levenshtein) distance between `a` and `b`. */
-export const editDistance = (a: string, b: string): number => {
-  const rows = a.length + 1;
+/**
+ * Optimal-string-alignment (Damerau-Levenshtein) distance between `a` and `b`, or `max` when it is
+ * at least `max`: only the band of cells within `max` of the diagonal is computed, and the walk
+ * stops once a whole row reaches `max`, so a bounded call costs O(max * length).
+ */
+export const editDistance = (a: string, b: string, max = Number.POSITIVE_INFINITY): number => {
+  if (Math.abs(a.length - b.length) >= max) return max;
+  const cap = Math.min(max, a.length + b.length);
   const cols = b.length + 1;
-  const d: number[] = Array.from({ length: rows * cols }, (_, k) =>
-    k < cols ? k : k % cols === 0 ? k / cols : 0,
-  );
-  const at = (i: number, j: number): number => d[i * cols + j] ?? 0;
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
+  const d = new Uint32Array((a.length + 1) * cols).fill(cap);
+  for (let j = 0; j < cols && j < cap; j++) d[j] = j;
+  const at = (i: number, j: number): number => d[i * cols + j] ?? cap;
+  for (let i = 1; i <= a.length; i++) {
+    if (i < cap) d[i * cols] = i;
+    let rowMin = at(i, 0);
+    const hi = Math.min(b.length, i + cap);
+    for (let j = Math.max(1, i - cap); j <= hi; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
         v = Math.min(v, at(i - 2, j - 2) + 1);
       }
+      v = Math.min(v, cap);
       d[i * cols + j] = v;
+      rowMin = Math.min(rowMin, v);
     }
+    if (rowMin >= cap) return Math.min(max, cap);
   }
-  return at(a.length, b.length);
+  return Math.min(at(a.length, b.length), max);
 };
 
 /** `score_name` -> `scoreName`, `epoch-end` -> `epochEnd`. */
 export const camelCase = (name: string): string =>
   name.replace(/[_-]+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
 
+/** Bit `c & 31` set for every character code `c` of `s`: a cheap, lossy set of its characters. */
+const charMask = (s: string): number => {
+  let mask = 0;
+  for (let i = 0; i < s.length; i++) mask |= 1 << (s.charCodeAt(i) & 31);
+  return mask;
+};
+
+/** How many characters of `s` are surely absent from the string of `mask`. */
+const absent = (s: string, mask: number): number => {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if ((mask & (1 << (s.charCodeAt(i) & 31))) === 0) n++;
+  return n;
+};
+
+/** Known keys prepared for {@link suggestKey}: lower-cased, with their character masks. */
+interface KnownNames {
+  readonly names: readonly string[];
+  readonly set: ReadonlySet<string>;
+  readonly lower: readonly string[];
+  readonly masks: readonly number[];
+}
+
+const prepareNames = (known: readonly string[]): KnownNames => {
+  const lower = known.map((k) => k.toLowerCase());
+  return { names: known, set: new Set(known), lower, masks: lower.map(charMask) };
+};
+
+const suggestFrom = (name: string, known: KnownNames): string | undefined => {
+  const camel = camelCase(name);
+  if (camel !== name && known.set.has(camel)) return camel;
+  let best: string | undefined;
+  let bestDistance = name.length <= 4 ? 2 : 3;
+  const lower = name.toLowerCase();
+  const mask = charMask(lower);
+  known.names.forEach((k, i) => {
+    const kLower = known.lower[i] ?? '';
+    // Cheap lower bounds first (the difference in length; characters one string lacks), so most
+    // unknown keys never reach the O(n * max) edit distance: decoding stays fast per key.
+    if (Math.abs(k.length - name.length) >= bestDistance) return;
+    if (absent(lower, known.masks[i] ?? 0) >= bestDistance) return;
+    if (absent(kLower, mask) >= bestDistance) return;
+    const dist = editDistance(lower, kLower, bestDistance);
+    if (dist < bestDistance) {
+      best = k;
+      bestDistance = dist;
+    }
+  });
+  return best;
+};
+
 /**
  * The known key an unknown `name` probably meant: its camelCase spelling, or the closest known
  * key within two edits (one for names of four characters or fewer, so `lr` is not taken for
  * `log`), case-insensitive. `undefined` when nothing is close.
  */
-export const suggestKey = (name: string, known: readonly string[]): string | undefined => {
-  const camel = camelCase(name);
-  if (camel !== name && known.includes(camel)) return camel;
-  let best: string | undefined;
-  let bestDistance = name.length <= 4 ? 2 : 3;
-  for (const k of known) {
-    const dist = editDistance(name.toLowerCase(), k.toLowerCase());
-    if (dist < bestDistance) {
-      best = k;
-      bestDistance = dist;
-    }
-  }
-  return best;
-};
+export const suggestKey = (name: string, known: readonly string[]): string | undefined =>
+  suggestFrom(name, prepareNames(known));
 
 /** A config warning: a key kept as given that looks like a typo of a known key. */
 export interface ConfigWarning {
@@ -177,12 +306,12 @@ export interface DecodedConfig {
   readonly warnings: readonly ConfigWarning[];
 }
 
-const KNOWN_NAMES: readonly string[] = Object.keys(KNOWN_KEYS);
-const DATALOADER_NAMES: readonly string[] = ['batchSize'];
+const KNOWN_NAMES = prepareNames(Object.keys(KNOWN_KEYS));
+const DATALOADER_NAMES = prepareNames(['batchSize']);
 
-const warnFor = (path: string, name: string, known: readonly string[]): ConfigWarning[] => {
-  if (known.includes(name)) return [];
-  const suggestion = suggestKey(name, known);
+const warnFor = (path: string, name: string, known: KnownNames): ConfigWarning[] => {
+  if (known.set.has(name)) return [];
+  const suggestion = suggestFrom(name, known);
   if (suggestion === undefined) return [];
   const prefix = path.slice(0, path.length - name.length);
   return [
@@ -206,6 +335,8 @@ const warnFor = (path: string, name: string, known: readonly string[]): ConfigWa
  * // Right({ config: {..., score_name: 'acc'}, warnings: [{ path: 'score_name', suggestion: 'scoreName', ... }] })
  */
 export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, DecodedConfig> => {
+  const shape = shapeProblem(input);
+  if (shape !== undefined) return E.left(configError([shapeConfigProblem(shape)]));
   input = withoutNegativeZero(input);
   if (!isPlainObject(input)) {
     return E.left(
@@ -225,7 +356,13 @@ export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, 
     } else if (spec.codec.is(value)) {
       setOwn(out, k, value as Json);
     } else {
-      problems.push({ path: k, expected: spec.codec.name, got: describeValue(value) });
+      const nameProblem =
+        Object.hasOwn(NAME_KEYS, k) && typeof value === 'string' && value !== ''
+          ? folderNameProblem(k, value)
+          : undefined;
+      problems.push(
+        nameProblem ?? { path: k, expected: spec.codec.name, got: describeValue(value) },
+      );
     }
   }
   for (const [k, value] of Object.entries(input)) {
@@ -254,7 +391,26 @@ export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, 
   }
   if (problems.length > 0) return E.left(configError(problems));
   out['runId'] ??= deriveRunId(out);
-  return E.right({ config: out as Config, warnings });
+  const config = out as Config;
+  if (config.dir === undefined) {
+    // The run dir is projectRoot/<name>-<id>/timestamp: that one folder name must fit too.
+    const folder = `${configName(config)}-${configId(config)}`;
+    const bytes = utf8Length(folder);
+    if (bytes > MAX_NAME_BYTES) {
+      const key = config.name === undefined ? 'experimentName' : 'name';
+      return E.left(
+        configError([
+          {
+            path: key,
+            expected: `a run folder name (name-id) of at most ${String(MAX_NAME_BYTES)} bytes`,
+            got: `${String(bytes)} bytes`,
+            fix: `shorten ${config.name === undefined ? 'experimentName or runName' : 'name'}, or use dir to choose the folder`,
+          },
+        ]),
+      );
+    }
+  }
+  return E.right({ config, warnings });
 };
 
 /**

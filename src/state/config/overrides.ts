@@ -4,7 +4,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { parse } from 'yaml';
-import { isJson, type Json, type JsonObject } from '../Json.js';
+import { isJson, withoutNegativeZero, type Json, type JsonObject } from '../Json.js';
 import { setIn } from './merge.js';
 
 /** One `--key value` override: a dotted path and a value parsed as a YAML scalar. */
@@ -42,7 +42,7 @@ const argsError = (arg: string, reason: string): ArgsError => ({
 export const parseScalar = (raw: string): Json => {
   if (raw.trim() === '') return raw;
   try {
-    const value: unknown = parse(raw);
+    const value: unknown = withoutNegativeZero(parse(raw)); // -0 reads as 0, as in a config file
     return isJson(value) ? value : raw;
   } catch {
     return raw;

@@ -40,6 +40,14 @@ describe('parallelContext', () => {
       'invalid launcher environment:\nRANK=1 is not below WORLD_SIZE=1 (unset: 1): ranks run from 0 to worldSize - 1',
     ],
     [
+      { SLURM_PROCID: '3' },
+      'invalid launcher environment:\nSLURM_PROCID=3 is not below SLURM_NTASKS=1 (unset: 1): ranks run from 0 to worldSize - 1',
+    ],
+    [
+      { RANK: '9007199254740993', WORLD_SIZE: '9007199254740995' },
+      'invalid launcher environment:\nRANK="9007199254740993": expected an integer of at most 2^53 - 1\nWORLD_SIZE="9007199254740995": expected an integer of at most 2^53 - 1',
+    ],
+    [
       { WORLD_SIZE: '0' },
       'invalid launcher environment:\nWORLD_SIZE=0: expected at least 1 process',
     ],

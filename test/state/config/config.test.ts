@@ -66,7 +66,7 @@ describe('decodeConfig', () => {
     [{ scoreName: '' }, 'scoreName: expected a non-empty string, got ""'],
     [{ lrScaleFactor: -2 }, 'lrScaleFactor: expected a positive number, got -2'],
     [{ saveInterval: 0.5 }, 'saveInterval: expected an integer, got 0.5'],
-    [{ experimentName: [] }, 'experimentName: expected a non-empty string, got an array'],
+    [{ scoreSplit: [] }, 'scoreSplit: expected a non-empty string, got an array'],
     [{ dataloader: { batchSize: 0 } }, 'dataloader.batchSize: expected a positive integer, got 0'],
     [{ dataloader: 3 }, 'dataloader: expected an object, got 3'],
     [{ optim: { lr: Number.NaN } }, 'optim.lr: expected a JSON value, got NaN'],
@@ -225,7 +225,10 @@ describe('text forms', () => {
 
   test.each([
     ['a: 1\n  b: [2\n', 'line 1, column 4: Nested mappings are not allowed in compact mappings'],
-    ['x: 1\nx: 2\n', 'line 2, column 1: Map keys must be unique'],
+    [
+      'x: 1\nx: 2\n',
+      'line 2, column 1: Map keys must be unique; "x" is already set on line 1, remove one of them',
+    ],
   ])('a YAML syntax error carries line and column: %j', (text, message) => {
     const r = fromYamls(text);
     expect(E.isLeft(r) && r.left.message).toBe(message);

@@ -3,7 +3,7 @@
  * loadPretrained, saveResult, and the config files json / fromJson / yaml / fromYaml. Each
  * returns a TaskEither whose error names the file and the fix; nothing throws.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
@@ -21,8 +21,8 @@ import {
 import { stringify as stringifyYaml } from 'yaml';
 import type { Json } from '../../state/Json.js';
 import { planCheckpoint } from '../../state/runner/checkpointPlan.js';
+import type { ConfigDecodeError } from '../../state/runner/RunnerState.js';
 import {
-  ConfigDecodeError,
   decodeState,
   persistState,
   initialState,
@@ -36,15 +36,19 @@ import {
   id,
   isBest,
   isMainProcess,
-  latestScore,
   name,
   scoreMode,
 } from '../../state/runner/selectors.js';
-import { latestEntry } from '../../state/runner/results.js';
+import { latestEntry, scoreOf } from '../../state/runner/results.js';
 import { encodeMetric } from '../../state/runner/metric.js';
-import { toArray } from '../../state/runner/vector.js';
+import { get, toArray } from '../../state/runner/vector.js';
 import { readText } from '../storage/configFile.js';
-import { writeFileAtomic, writeJsonAtomic, type FsError } from '../storage/atomic.js';
+import {
+  linkOrCopyAtomic,
+  writeFileAtomic,
+  writeJsonAtomic,
+  type FsError,
+} from '../storage/atomic.js';
 import {
   checkParts,
   collectStateDicts,
@@ -57,6 +61,7 @@ import {
 import {
   findLatestValid,
   CHECKPOINT_EXT,
+  checkpointPath,
   saveCheckpointFiles,
   type CheckpointSkipped,
   type SavedCheckpoint,
@@ -179,24 +184,47 @@ const resumeCandidates = async (state: RunnerState): Promise<readonly [string, s
   return [own, ...others];
 };
 
+/** What {@link readCheckpoint} found: the checkpoint read and verified, and the state in it. */
+export interface ReadCheckpoint {
+  /** The checkpoint (its parts are restored later, see `restoreParts`), or `null` when none. */
+  readonly checkpoint: LoadedCheckpoint | null;
+  /** The runner state saved in it (decoded), or `null`. */
+  readonly saved: RunnerState | null;
+  /**
+   * The timestamp of the run dir the checkpoint belongs to: the caller's own, or that of an
+   * earlier start of the same run found by autoResume (its run dir is adopted).
+   */
+  readonly timestamp: string;
+  readonly warnings: readonly string[];
+}
+
+/** Options of {@link readCheckpoint}. */
+export interface ReadCheckpointOptions {
+  /** Resume from the newest valid checkpoint when no source is given (default `config.autoResume`). */
+  readonly autoResume?: boolean;
+  /**
+   * A check of a verified checkpoint, e.g. `(c) => checkParts(parts, c)`: with autoResume a
+   * checkpoint that fails it is skipped (named in a warning); a given source that fails it is
+   * the error.
+   */
+  readonly check?: (loaded: LoadedCheckpoint) => TE.TaskEither<CheckpointError, unknown>;
+}
+
 /**
- * The spec's load_checkpoint. The source is a path, an already loaded checkpoint, or
- * `config.checkpoint`; with `autoResume` and no source, the newest valid checkpoint of this
- * run (corrupt or partial files are skipped, each named in a warning; a checkpoint from an
- * earlier start of the same run is found too, and its run dir adopted). The state is restored
- * through the pure `restore` reducer (every `*Begin` set to the restored counter) and each part
- * present in the checkpoint gets `loadStateDict`, after all were checked.
- *
- * Errors: a missing path names it; neither a source nor autoResume says what to set.
+ * Reads and verifies the checkpoint to resume from, and decodes the state in it; restores
+ * nothing (that is {@link resumeState} and `restoreParts`). The source is a path, an already
+ * loaded checkpoint, or `config.checkpoint`; with `autoResume` and no source, the checkpoint
+ * with the most progress that verifies, across every start of this run (corrupt or unfitting
+ * files are skipped, each named in a warning). With nothing found under autoResume, `checkpoint`
+ * is `null`.
  */
-export const loadCheckpoint =
+export const readCheckpoint =
   (
     state: RunnerState,
     source?: string | LoadedCheckpoint,
-    options: LoadCheckpointOptions = {},
-  ): TE.TaskEither<LoadCheckpointError, LoadedRun> =>
+    options: ReadCheckpointOptions = {},
+  ): TE.TaskEither<LoadCheckpointError, ReadCheckpoint> =>
   async () => {
-    const parts = options.parts ?? {};
     const autoResume = options.autoResume ?? state.config.autoResume;
     const given = source ?? state.config.checkpoint;
     const warnings: string[] = [];
@@ -221,10 +249,17 @@ export const loadCheckpoint =
         }
         loaded = r.right;
       } else loaded = given;
+      if (options.check !== undefined) {
+        const ok = await options.check(loaded)();
+        if (E.isLeft(ok)) return ok;
+      }
     } else if (autoResume) {
       let found: LoadedCheckpoint | null = null;
       for (const [folder, stamp] of await resumeCandidates(state)) {
-        const r = await findLatestValid(folder, { check: (c) => checkParts(parts, c) })();
+        const r = await findLatestValid(
+          folder,
+          options.check === undefined ? {} : { check: options.check },
+        )();
         if (E.isLeft(r)) {
           if (r.left._tag === 'FileNotFound') continue;
           return r;
@@ -236,15 +271,15 @@ export const loadCheckpoint =
             `autoResume: passed over ${p.path} (epoch ${String(p.epoch)}, step ${String(p.step)}): it was modified later than ${chosen?.path ?? ''} but holds less progress`,
           );
         }
-        if (r.right.checkpoint !== null) {
-          found = r.right.checkpoint;
+        if (chosen !== null) {
+          found = chosen;
           timestamp = stamp;
           break;
         }
       }
       if (found === null) {
         warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
-        return E.right({ state, path: null, checkpoint: null, warnings });
+        return E.right({ checkpoint: null, saved: null, timestamp, warnings });
       }
       loaded = found;
     } else {
@@ -255,26 +290,52 @@ export const loadCheckpoint =
     }
     const saved = stateOf(loaded);
     if (E.isLeft(saved)) return saved;
-    const checked = await checkParts(parts, loaded)();
-    if (E.isLeft(checked)) return checked;
-    let next: RunnerState;
-    try {
-      next = restore(state, saved.right, { overrideConfig: options.overrideConfig ?? false });
-    } catch (error) {
-      if (!(error instanceof ConfigDecodeError)) throw error;
-      return E.left({
-        _tag: 'CheckpointStateInvalid',
-        path: loaded.path,
-        error: error.error,
-        message: `${loaded.path}: its config does not merge with this run's:\n${error.error.message}`,
-      });
-    }
-    const withPath = tryMergeConfig(next, { checkpoint: loaded.path });
-    if (E.isRight(withPath)) next = withPath.right;
-    next = setTimestamp(next, timestamp);
-    const restored = await restoreParts(parts, loaded)();
+    return E.right({ checkpoint: loaded, saved: saved.right, timestamp, warnings });
+  };
+
+/**
+ * The pure half of a resume: `state` with the saved state restored (the `restore` reducer:
+ * every `*Begin` set to the restored counter), `config.checkpoint` set to the file read, and the
+ * adopted run dir's timestamp. The state unchanged when nothing was read.
+ */
+export const resumeState = (
+  state: RunnerState,
+  read: ReadCheckpoint,
+  overrideConfig = false,
+): RunnerState => {
+  if (read.saved === null || read.checkpoint === null) return state;
+  let next = restore(state, read.saved, { overrideConfig });
+  const withPath = tryMergeConfig(next, { checkpoint: read.checkpoint.path });
+  if (E.isRight(withPath)) next = withPath.right;
+  return setTimestamp(next, read.timestamp);
+};
+
+/**
+ * The spec's load_checkpoint, as one call: {@link readCheckpoint} (parts checked once, as the
+ * check that lets autoResume fall back past a checkpoint that does not fit), then
+ * {@link resumeState} and each part's `loadStateDict`.
+ *
+ * Errors: a missing path names it; neither a source nor autoResume says what to set.
+ */
+export const loadCheckpoint =
+  (
+    state: RunnerState,
+    source?: string | LoadedCheckpoint,
+    options: LoadCheckpointOptions = {},
+  ): TE.TaskEither<LoadCheckpointError, LoadedRun> =>
+  async () => {
+    const parts = options.parts ?? {};
+    const read = await readCheckpoint(state, source, {
+      ...(options.autoResume === undefined ? {} : { autoResume: options.autoResume }),
+      check: (c) => checkParts(parts, c),
+    })();
+    if (E.isLeft(read)) return read;
+    const { checkpoint, warnings } = read.right;
+    if (checkpoint === null) return E.right({ state, path: null, checkpoint: null, warnings });
+    const next = resumeState(state, read.right, options.overrideConfig ?? false);
+    const restored = await restoreParts(parts, checkpoint, { strict: false })();
     if (E.isLeft(restored)) return restored;
-    return E.right({ state: next, path: loaded.path, checkpoint: loaded, warnings });
+    return E.right({ state: next, path: checkpoint.path, checkpoint, warnings });
   };
 
 /**
@@ -342,10 +403,45 @@ export const loadPretrained =
     return E.map(() => path)(r);
   };
 
+/**
+ * After a resume from `resumed`, makes the run's files agree with the restored state: redoes the
+ * checkpoint plan of that state (`latest`, `best`, `epoch-N` as hard links of the file resumed
+ * from, where missing or another file) and rewrites the result files, `best.json` included.
+ * A kill between a checkpoint and its aliases or result files left them behind; without this the
+ * run would continue with a `best` that is an epoch old for good. Returns the links remade.
+ */
+export const repairAfterResume =
+  (state: RunnerState, resumed: string): TE.TaskEither<FsError, readonly string[]> =>
+  async () => {
+    const folder = checkpointDir(state);
+    const plan = planCheckpoint({
+      epoch: state.progress.epoch,
+      saveInterval: state.config.saveInterval,
+      isBest: isBest(state),
+    });
+    const source = await stat(resumed).catch(() => undefined);
+    if (source === undefined) return E.right([]);
+    const remade: string[] = [];
+    for (const n of plan) {
+      const target = checkpointPath(folder, n);
+      if (target === resumed) continue;
+      const existing = await stat(target).catch(() => undefined);
+      if (existing?.ino === source.ino && existing.dev === source.dev) continue;
+      const linked = await linkOrCopyAtomic(resumed, target)();
+      if (E.isLeft(linked)) return linked;
+      remade.push(target);
+    }
+    const written = await saveResult(state, { bestAlways: true })();
+    if (E.isLeft(written)) return written;
+    return E.right(remade);
+  };
+
 /** Options of the result and config writers. */
 export interface RunWriteOptions {
   /** Write even on a non-main rank (the spec's `main_process_only=False`). */
   readonly allProcesses?: boolean;
+  /** `saveResult`: write `best.json` for the best result even when it is not the latest. */
+  readonly bestAlways?: boolean;
 }
 
 /**
@@ -362,7 +458,10 @@ export const saveResult =
   async () => {
     const folder = dir(state);
     const paths = [join(folder, 'results.json'), join(folder, 'latest.json')];
-    const best = isBest(state) && state.results.entries.size > 0;
+    const bestPosition = state.best.position;
+    const best =
+      (isBest(state) && state.results.entries.size > 0) ||
+      (options.bestAlways === true && bestPosition !== null);
     if (best) paths.push(join(folder, 'best.json'));
     const main = options.allProcesses === true || isMainProcess(state);
     if (!main) return E.right(paths);
@@ -371,10 +470,13 @@ export const saveResult =
     for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;
     const r1 = await writeJsonAtomic(paths[0] ?? '', { ...head, results: all }, { indent: 4 })();
     if (E.isLeft(r1)) return r1;
-    const stored = latestEntry(state.results);
     const ckptDir = relative(folder, checkpointDir(state)) || '.';
-    const body = (alias: 'latest' | 'best'): Json =>
-      stored === undefined
+    const body = (alias: 'latest' | 'best'): Json => {
+      const stored =
+        alias === 'best' && bestPosition !== null
+          ? get(state.results.entries, bestPosition)
+          : latestEntry(state.results);
+      return stored === undefined
         ? head
         : {
             ...head,
@@ -385,10 +487,13 @@ export const saveResult =
               split: state.best.split,
               name: state.config.scoreName,
               mode: scoreMode(state),
-              value: encodeMetric(latestScore(state) ?? Number.NaN),
+              value: encodeMetric(
+                scoreOf(stored.result, state.best.split, state.config.scoreName) ?? Number.NaN,
+              ),
             },
             checkpoint: join(ckptDir, `${alias}${CHECKPOINT_EXT}`),
           };
+    };
     const r2 = await writeJsonAtomic(paths[1] ?? '', body('latest'), { indent: 4 })();
     if (E.isLeft(r2)) return r2;
     if (best) {

@@ -24,23 +24,31 @@ import {
   checkpointDir,
   dir,
   isMainProcess,
+  isFinished,
   latestResult,
   scoreMode,
 } from '../../state/runner/selectors.js';
-import { cleanupTemp, type FsError } from '../storage/atomic.js';
-import { restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
+import { cleanupTemp, writeFileAtomic, type FsError } from '../storage/atomic.js';
+import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
 import type { SavedCheckpoint } from '../checkpoint/checkpointStore.js';
 import { openHistory, type HistoryOptions, type HistoryWriter } from '../run/history.js';
 import { acquireRunLock, type LockHeld, type RunLock } from '../storage/lock.js';
 import {
-  loadCheckpoint as loadCheckpointEffect,
+  loadPretrained,
+  readCheckpoint,
+  repairAfterResume,
+  resumeState,
   saveCheckpoint as saveCheckpointEffect,
   saveResult as saveResultEffect,
   yaml,
   type LoadCheckpointError,
   type LoadCheckpointOptions,
   type Parts,
+  type PretrainedUnavailable,
+  type ReadCheckpoint,
 } from '../run/runFiles.js';
+import { readText } from '../storage/configFile.js';
+import { parseYaml } from '../../state/config/configText.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpointFile.js';
 import type { JsonlCorrupt, JsonlInvalidValue } from '../storage/jsonl.js';
 import { initLogging } from '../logging/runLogger.js';
@@ -60,6 +68,30 @@ export const gitCommit = async (cwd: string): Promise<string | undefined> => {
     return /^[0-9a-f]{40}$/.test(hash) ? hash : undefined;
   } catch {
     return undefined;
+  }
+};
+
+/** The code a run ran with: the commit, whether the tree had uncommitted changes, and their diff. */
+export interface GitInfo {
+  readonly commit: string;
+  readonly dirty: boolean;
+  /** `git diff HEAD` (uncommitted changes to tracked files); empty when clean. */
+  readonly diff: string;
+}
+
+/** The commit, dirty flag and uncommitted diff of the repository around `cwd`, or `undefined`. */
+export const gitInfo = async (cwd: string): Promise<GitInfo | undefined> => {
+  const commit = await gitCommit(cwd);
+  if (commit === undefined) return undefined;
+  try {
+    const { stdout } = await run('git', ['diff', 'HEAD', '--no-color', '--no-ext-diff'], {
+      cwd,
+      timeout: 10_000,
+      maxBuffer: 64 << 20,
+    });
+    return { commit, dirty: stdout.length > 0, diff: stdout };
+  } catch {
+    return { commit, dirty: false, diff: '' };
   }
 };
 
@@ -97,10 +129,63 @@ export interface RunnerEnv {
   readonly progressStream?: ProgressStream;
   /** Options of the action log; `false` writes none. */
   readonly history?: HistoryOptions | false;
+  /**
+   * Refuse a config with neither `epochEnd` nor `stepEnd` before anything is written (default
+   * `true`: a training run needs an end). Set `false` for a runner that only evaluates.
+   */
+  readonly requireEnd?: boolean;
 }
+
+/** A config the shell cannot start: no end, no model part for `pretrained`. */
+export interface RunnerConfigProblem {
+  readonly _tag: 'NoEnd' | 'NoModelPart';
+  readonly message: string;
+}
+
+/** The run dir holds the files of another run (another runId). */
+export interface RunDirTaken {
+  readonly _tag: 'RunDirTaken';
+  readonly path: string;
+  readonly runId: string;
+  readonly otherRunId: string;
+  readonly message: string;
+}
+
+const startError = (tag: RunnerConfigProblem['_tag'], message: string): RunnerConfigProblem => ({
+  _tag: tag,
+  message,
+});
+
+/**
+ * The spec's check_dir at start-up: a run dir whose `config.yaml` belongs to another run (a
+ * shared `--dir`) would have its results, checkpoints and history overwritten or mixed.
+ */
+const otherRunIn = async (state: RunnerState): Promise<RunDirTaken | undefined> => {
+  const file = join(dir(state), 'config.yaml');
+  const text = await readText(file);
+  if (E.isLeft(text)) return undefined; // no config.yaml yet: a new run dir
+  const parsed = parseYaml(text.right);
+  const other =
+    E.isRight(parsed) && isPlainObject(parsed.right) ? parsed.right['runId'] : undefined;
+  if (typeof other !== 'string' || other === state.config.runId) return undefined;
+  const otherName =
+    E.isRight(parsed) && isPlainObject(parsed.right)
+      ? (parsed.right['name'] ?? parsed.right['experimentName'])
+      : undefined;
+  return {
+    _tag: 'RunDirTaken',
+    path: dir(state),
+    runId: state.config.runId,
+    otherRunId: other,
+    message: `${dir(state)} holds another run (runId ${other}${typeof otherName === 'string' ? `, ${otherName}` : ''}, see its config.yaml); this run is runId ${state.config.runId}. Choose another dir (--dir), resume that run with its own config, or remove ${dir(state)}`,
+  };
+};
 
 /** Why a runner could not start. */
 export type RunnerStartError =
+  | RunnerConfigProblem
+  | RunDirTaken
+  | PretrainedUnavailable
   | ConfigError
   | LauncherError
   | LockHeld
@@ -180,12 +265,19 @@ export const createRunner = async (
 ): Promise<E.Either<RunnerStartError, Runner>> => {
   const now = env.now ?? (() => new Date());
   const raw: Record<string, unknown> = isPlainObject(input) ? { ...input } : {};
-  if (raw['experimentId'] === undefined && isPlainObject(input)) {
-    const commit = await gitCommit(env.cwd ?? process.cwd());
-    if (commit !== undefined) raw['experimentId'] = commit;
-  }
+  const git = isPlainObject(input) ? await gitInfo(env.cwd ?? process.cwd()) : undefined;
+  if (raw['experimentId'] === undefined && git !== undefined) raw['experimentId'] = git.commit;
   const decoded = decodeConfigWithWarnings(isPlainObject(input) ? raw : input);
   if (E.isLeft(decoded)) return decoded;
+  const { epochEnd, stepEnd } = decoded.right.config;
+  if ((env.requireEnd ?? true) && epochEnd === undefined && stepEnd === undefined) {
+    return E.left(
+      startError(
+        'NoEnd',
+        'epochEnd / stepEnd: the config has no end; set epochEnd (e.g. --epochEnd 20) or stepEnd, or pass requireEnd: false for a runner that does not train',
+      ),
+    );
+  }
   const launched = parallelContext(
     env.env ?? process.env,
     env.launcher === undefined ? {} : { launcher: env.launcher },
@@ -198,31 +290,63 @@ export const createRunner = async (
   };
   let state = initialState(decoded.right.config, { timestamp: timeString(now()), ...parallel });
   const factory = typeof env.parts === 'function' ? env.parts : undefined;
-  const early: Parts = typeof env.parts === 'function' ? {} : (env.parts ?? {});
+  let parts: Parts = typeof env.parts === 'function' ? {} : (env.parts ?? {});
 
-  // Resume first: a resumed run adopts its run dir and its seed.
+  // Resume first: a resumed run adopts its run dir and its seed. The checkpoint is read once,
+  // its parts checked once, the state restored once and the parts loaded once.
   const wantsResume = state.config.checkpoint !== undefined || state.config.autoResume;
-  let resumedFrom: string | null = null;
-  let checkpoint: LoadedCheckpoint | null = null;
   const notes: string[] = decoded.right.warnings.map((w) => w.message);
+  let read: ReadCheckpoint | null = null;
   if (wantsResume) {
-    const loaded = await loadCheckpointEffect(state, undefined, { parts: early })();
-    if (E.isLeft(loaded)) return loaded;
-    state = loaded.right.state;
-    resumedFrom = loaded.right.path;
-    checkpoint = loaded.right.checkpoint;
-    notes.push(...loaded.right.warnings);
+    const check = (ps: Parts) => (c: LoadedCheckpoint) => checkParts(ps, c);
+    const first = await readCheckpoint(state, undefined, factory ? {} : { check: check(parts) })();
+    if (E.isLeft(first)) return first;
+    read = first.right;
+    if (factory !== undefined && read.checkpoint !== null) {
+      // Parts built from the state they will resume (its seed); a checkpoint that does not fit
+      // them is skipped the same way as with parts given as an object.
+      parts = factory(resumeState(state, read));
+      const fits = await checkParts(parts, read.checkpoint)();
+      if (E.isLeft(fits)) {
+        if (state.config.checkpoint !== undefined) return fits;
+        const again = await readCheckpoint(state, undefined, { check: check(parts) })();
+        if (E.isLeft(again)) return again;
+        read = again.right;
+      }
+    }
+    notes.push(...read.warnings);
+    state = resumeState(state, read);
   }
+  const resumedFrom = read?.checkpoint?.path ?? null;
   if (resumedFrom === null || state.config.seed === undefined) {
     // A fresh run seeds its stream (seed + rank); a resumed one keeps the restored stream.
     const seeded = setSeed(state, env.drawSeed === undefined ? {} : { draw: env.drawSeed });
     const keep = resumedFrom !== null;
     for (const a of seeded.actions) if (!(keep && a.type === 'setRng')) state = reduce(state, a);
   }
-  const parts = factory === undefined ? early : factory(state);
-  if (factory !== undefined && checkpoint !== null) {
-    const restored = await restoreParts(parts, checkpoint)();
+  if (factory !== undefined && (read?.checkpoint ?? null) === null) parts = factory(state);
+  if (read?.checkpoint) {
+    const restored = await restoreParts(parts, read.checkpoint, { strict: false })();
     if (E.isLeft(restored)) return restored;
+  }
+  // Pretrained weights: only for a fresh run (a resume of the run itself wins).
+  const pretrained = state.config.pretrained;
+  if (pretrained !== undefined && resumedFrom !== null) {
+    notes.push(`pretrained ${pretrained} is not loaded: the run resumes from ${resumedFrom}`);
+  } else if (pretrained !== undefined) {
+    const model = parts['model'];
+    if (model === undefined) {
+      return E.left(
+        startError(
+          'NoModelPart',
+          `pretrained: ${pretrained} is set but the runner has no "model" part to load it into; pass parts: { model }`,
+        ),
+      );
+    }
+    const loaded = await loadPretrained(state, model)();
+    if (E.isLeft(loaded)) {
+      return E.left({ ...loaded.left, message: `pretrained: ${loaded.left.message}` });
+    }
   }
 
   const logger = env.logger ?? initLogging(state);
@@ -238,20 +362,53 @@ export const createRunner = async (
     const locked = await acquireRunLock(dir(state))();
     if (E.isLeft(locked)) return locked;
     lock = locked.right;
+    // From here on, every failed start releases the lock it took.
+    const held = lock;
+    const fail = async <L>(error: L): Promise<E.Either<L, never>> => {
+      events?.close();
+      await held.release();
+      return E.left(error);
+    };
     for (const w of lock.warnings) logger.warn(w.message);
-    const cleaned = await cleanupTemp(checkpointDir(state))();
-    if (E.isRight(cleaned) && cleaned.right.length > 0) {
-      logger.warn({ files: cleaned.right }, 'removed files left by an interrupted save');
+    const other = await otherRunIn(state);
+    if (other !== undefined) return fail(other);
+    for (const folder of [checkpointDir(state), dir(state)]) {
+      const cleaned = await cleanupTemp(folder)();
+      if (E.isRight(cleaned) && cleaned.right.length > 0) {
+        logger.warn({ files: cleaned.right }, 'removed files left by an interrupted save');
+      }
     }
     const written = await yaml(state, join(dir(state), 'config.yaml'))();
-    if (E.isLeft(written)) return written;
+    if (E.isLeft(written)) return fail(written.left);
+    if (git !== undefined) {
+      logger.info(
+        { commit: git.commit, dirty: git.dirty },
+        `code: commit ${git.commit}${git.dirty ? ' with uncommitted changes (git.diff)' : ''}`,
+      );
+      if (git.dirty) {
+        const diffWritten = await writeFileAtomic(join(dir(state), 'git.diff'), git.diff)();
+        if (E.isLeft(diffWritten)) return fail(diffWritten.left);
+      }
+    }
+    if (read?.checkpoint) {
+      // A kill between `latest` and its aliases or the result files left them behind: redo the
+      // restored checkpoint's plan (links and result files) so the run's files agree with it.
+      const repaired = await repairAfterResume(state, read.checkpoint.path)();
+      if (E.isLeft(repaired)) return fail(repaired.left);
+      if (repaired.right.length > 0) {
+        logger.warn(
+          { files: repaired.right },
+          'repaired checkpoint links and result files left behind by an interrupted save',
+        );
+      }
+    }
     files = openMetricsFiles(dir(state));
     if (state.config.tensorboard) events = initTensorboard(dir(state), true, { now: seconds });
     if (resumedFrom !== null) {
       // Rows a killed run wrote after its last checkpoint would make curves double back.
       const from = state.progress.step + 1;
       const purged = await files.purgeFrom(from);
-      if (E.isLeft(purged)) return purged;
+      if (E.isLeft(purged)) return fail(purged.left);
       events?.purgeFrom(from);
     }
     if (env.history !== false) {
@@ -260,15 +417,22 @@ export const createRunner = async (
         state,
         env.history ?? {},
       )();
-      if (E.isLeft(opened)) return opened;
+      if (E.isLeft(opened)) return fail(opened.left);
       history = opened.right.writer;
       for (const w of opened.right.warnings) logger.warn(w.message);
     }
   }
   logger.info(
     { dir: dir(state), resumedFrom, seed: state.config.seed },
-    resumedFrom === null ? 'run started' : 'run resumed',
+    resumedFrom === null
+      ? 'run started'
+      : `run resumed from ${resumedFrom} at epoch ${state.progress.epoch}, step ${state.progress.step}`,
   );
+  if (resumedFrom !== null && isFinished(state)) {
+    logger.warn(
+      `the run is complete (epochEnd ${String(state.config.epochEnd)}, stepEnd ${String(state.config.stepEnd)}); to train further, start with --checkpoint ${resumedFrom} and a larger --epochEnd`,
+    );
+  }
   logger.info({ scoreMode: scoreMode(state) }, formatScoreRule(state));
 
   // Appends to the action log are queued in order and written behind the loop (each line is
@@ -309,11 +473,32 @@ export const createRunner = async (
       return saveCheckpointEffect(state, parts)();
     },
     loadCheckpoint: async (source, options = {}) => {
-      const loaded = await loadCheckpointEffect(state, source, { ...options, parts })();
-      if (E.isLeft(loaded)) return loaded;
-      for (const w of loaded.right.warnings) logger.warn(w);
-      if (loaded.right.path === null) return E.right(state);
-      return E.right(dispatch(act.restore(loaded.right.state, options.overrideConfig ?? false)));
+      const read = await readCheckpoint(state, source, {
+        ...(options.autoResume === undefined ? {} : { autoResume: options.autoResume }),
+        check: (c) => checkParts(parts, c),
+      })();
+      if (E.isLeft(read)) return read;
+      for (const w of read.right.warnings) logger.warn(w);
+      const { checkpoint, saved } = read.right;
+      if (checkpoint === null || saved === null) return E.right(state);
+      if (read.right.timestamp !== state.timestamp) {
+        // This runner's files (lock, action log, metrics) are open in its own run dir: it cannot
+        // adopt another one mid-run. createRunner with autoResume does.
+        return E.left({
+          _tag: 'CheckpointNotSpecified',
+          message: `autoResume found ${checkpoint.path}, in another start of this run (${read.right.timestamp}); this runner writes to ${dir(state)}. Start a new runner with autoResume to adopt that run dir, or pass the file as the checkpoint to load it into this one`,
+        });
+      }
+      const restored = await restoreParts(parts, checkpoint, { strict: false })();
+      if (E.isLeft(restored)) return restored;
+      // One restore, logged as actions, so a replay of the log reaches the same state.
+      dispatch(act.restore(saved, options.overrideConfig ?? false));
+      dispatch(act.mergeConfig({ checkpoint: checkpoint.path }));
+      logger.info(
+        { checkpoint: checkpoint.path },
+        `loaded ${checkpoint.path} at epoch ${state.progress.epoch}, step ${state.progress.step}`,
+      );
+      return E.right(state);
     },
     saveResult: () => saveResultEffect(state)(),
     writeResult: (result, split, step) =>

@@ -16,7 +16,7 @@ import {
   bestIndex,
   getResult,
   isBest,
-  latestResult,
+  nextEpoch,
   patienceExhausted,
   scoreMode,
 } from '../../state/runner/selectors.js';
@@ -66,10 +66,7 @@ const failed = (what: string, cause: { message: string }): E.Either<TrainError, 
   E.left({ _tag: 'TrainError', cause, message: `${what}: ${cause.message}` });
 
 /** The epoch to start at: the one after the last finished epoch when the run resumed. */
-export const firstEpoch = (state: RunnerState): number =>
-  latestResult(state)?.index === state.progress.epoch
-    ? state.progress.epoch + 1
-    : state.progress.epoch;
+export const firstEpoch = (state: RunnerState): number => nextEpoch(state);
 
 /** Samples along the first axis. */
 const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;

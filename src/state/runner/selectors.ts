@@ -185,6 +185,21 @@ export const results = (
     result: decodeResult(e.result) as Record<string, unknown>,
   }));
 
+/** The epoch a (resumed) loop starts at: the one after the last finished epoch. */
+export const nextEpoch = (state: RunnerState): number =>
+  latestEntry(state.results)?.index === state.progress.epoch
+    ? state.progress.epoch + 1
+    : state.progress.epoch;
+
+/** Whether the run has reached `epochEnd` or `stepEnd` (false when neither is set). */
+export const isFinished = (state: RunnerState): boolean => {
+  const { epochEnd, stepEnd } = state.config;
+  return (
+    (epochEnd !== undefined && nextEpoch(state) >= epochEnd) ||
+    (stepEnd !== undefined && state.progress.step >= stepEnd)
+  );
+};
+
 /** How many results the history holds. O(1). */
 export const resultCount = (state: RunnerState): number => state.results.entries.size;
 

@@ -64,14 +64,14 @@ describe('createRunner', () => {
 
   it('refuses a bad config or launcher environment with every problem', async () => {
     const bad = await createRunner(
-      { projectRoot: root, accumSteps: 0 },
+      { projectRoot: root, accumSteps: 0, epochEnd: 2 },
       { logger: quiet(), env: {} },
     );
     expect(E.isLeft(bad) && bad.left.message).toBe(
       'accumSteps: expected a positive integer, got 0',
     );
     const launcher = await createRunner(
-      { projectRoot: root },
+      { projectRoot: root, epochEnd: 2 },
       { logger: quiet(), env: { RANK: '3', WORLD_SIZE: '2' } },
     );
     expect(E.isLeft(launcher) && launcher.left.message).toBe(
@@ -81,7 +81,7 @@ describe('createRunner', () => {
 
   it('a non-main rank writes no files and seeds seed + rank', async () => {
     const r = await createRunner(
-      { projectRoot: root, seed: 10 },
+      { projectRoot: root, seed: 10, epochEnd: 2 },
       { logger: quiet(), now: fixed, env: { RANK: '1', WORLD_SIZE: '2', LOCAL_RANK: '1' } },
     );
     if (E.isLeft(r)) throw new Error(r.left.message);

@@ -10,11 +10,14 @@ import type { JsonObject } from '../state/Json.js';
 import { mergeDeep } from '../state/config/merge.js';
 import { applyOverrides, parseArgs } from '../state/config/overrides.js';
 import { readConfigFile } from '../effects/storage/configFile.js';
+import { gitCommit } from '../effects/shell/runner.js';
 
 /** Where the CLI writes: injectable for tests. */
 export interface CliIo {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
+  /** Where a run would start (for the git commit that becomes experimentId); default cwd. */
+  readonly cwd?: string;
 }
 
 /** The `--help` text: usage and every known config key with its default and doc. */
@@ -57,7 +60,13 @@ const configCommand = async (
     io.err(`danling: cannot read the config:\n${problems.join('\n')}\n`);
     return 2;
   }
-  const decoded = decodeConfigWithWarnings(applyOverrides(merged, overrides));
+  let input = applyOverrides(merged, overrides);
+  if (input['experimentId'] === undefined) {
+    // createRunner fills in the commit hash inside a git repository: print the id it will use.
+    const commit = await gitCommit(io.cwd ?? process.cwd());
+    if (commit !== undefined) input = { ...input, experimentId: commit };
+  }
+  const decoded = decodeConfigWithWarnings(input);
   if (E.isLeft(decoded)) {
     const n = decoded.left.problems.length;
     io.err(
@@ -67,6 +76,11 @@ const configCommand = async (
   }
   const { config, warnings } = decoded.right;
   for (const w of warnings) io.err(`danling: warning: ${w.message}\n`);
+  if (config.epochEnd === undefined && config.stepEnd === undefined) {
+    io.err(
+      'danling: warning: epochEnd / stepEnd: the config has no end; a training run refuses to start without epochEnd or stepEnd\n',
+    );
+  }
   const { runId, ...rest } = config;
   io.out(
     stringify({ name: configName(config), id: configId(config), runId, ...rest }, { lineWidth: 0 }),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -9,14 +10,17 @@ import { KNOWN_KEYS } from '../../src/state/config/Config.js';
 const run = async (argv: string[]) => {
   let out = '';
   let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t), cwd: dir });
   return { code, out, err };
 };
 
 let dir = '';
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'danling-cli-'));
-  await writeFile(join(dir, 'a.yaml'), 'experimentName: iris\noptim:\n  lr: 0.1\n  name: adam\n');
+  await writeFile(
+    join(dir, 'a.yaml'),
+    'experimentName: iris\nepochEnd: 3\noptim:\n  lr: 0.1\n  name: adam\n',
+  );
   await writeFile(join(dir, 'b.json'), '{"optim": {"lr": 0.2}, "seed": 0}');
   await writeFile(join(dir, 'bad.yaml'), 'x: [1\n');
   await writeFile(join(dir, 'list.yaml'), '- 1\n- 2\n');
@@ -61,11 +65,42 @@ describe('danling config', () => {
   });
 
   it('warns on a likely typo but still prints the config', async () => {
-    const r = await run(['config', '--score_name', 'acc']);
+    const r = await run(['config', '--score_name', 'acc', '--epochEnd', '2']);
     expect(r.code).toBe(0);
     expect(r.err).toBe(
       'danling: warning: score_name: unknown key kept as given; did you mean scoreName?\n',
     );
+  });
+
+  it('warns about a config with no end', async () => {
+    const r = await run(['config', '--seed', '1']);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(
+      'danling: warning: epochEnd / stepEnd: the config has no end; a training run refuses to start without epochEnd or stepEnd\n',
+    );
+  });
+
+  it('prints the id a run would get inside a git repository (the commit as experimentId)', async () => {
+    const repo = join(dir, 'repo');
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
+        cwd: repo,
+        encoding: 'utf8',
+      });
+    await mkdir(repo);
+    git('init', '-q');
+    git('commit', '-q', '--allow-empty', '-m', 'c');
+    const commit = git('rev-parse', 'HEAD').trim();
+    let out = '';
+    const code = await main(['config', '--epochEnd', '2'], {
+      out: (t) => (out += t),
+      err: () => undefined,
+      cwd: repo,
+    });
+    expect(code).toBe(0);
+    const printed = parse(out) as Record<string, unknown>;
+    expect(printed['experimentId']).toBe(commit);
+    expect(String(printed['id']).slice(0, 8)).toBe(commit.slice(0, 8));
   });
 
   it('names the file for a missing, broken or non-mapping file', async () => {

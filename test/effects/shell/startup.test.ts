@@ -348,3 +348,19 @@ describe('Runner.loadCheckpoint', () => {
     expect((await readdir(join(root, 'exp'))).length).toBe(1);
   });
 });
+
+describe('where a run lives is not what it is', () => {
+  it('moving the experiments folder keeps the runId, and autoResume finds the run there', async () => {
+    const model = new Weights(new Float32Array(2));
+    const first = await train(base(), envOf({ parts: { model } }), 0, 2, model);
+    await first.close();
+    const { rename } = await import('node:fs/promises');
+    await rename(join(root, 'exp'), join(root, 'moved'));
+    const moved = { ...base(), projectRoot: join(root, 'moved'), autoResume: true };
+    const r = await must(createRunner(moved, envOf({ parts: { model } })));
+    expect(r.state.config.runId).toBe(first.state.config.runId);
+    expect(r.resumedFrom).not.toBeNull();
+    expect(r.state.progress.epoch).toBe(1);
+    await r.close();
+  });
+});

@@ -1,7 +1,7 @@
 /** The examples a new user copies run as documented (real child processes). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,5 +45,17 @@ describe('examples', () => {
     expect(out).toContain('epoch [3/5]');
     expect(out).toContain('epoch [4/5]');
     expect(out).toContain('results added at indices: 4');
+    // Metric rows: per-step train values, epoch averages and the learning rate never share a tag
+    // and a step (they did: train/loss had two points at each epoch's last step).
+    const rows = readFileSync(join(project, run ?? '', stamp ?? '', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; split: string; metrics: object });
+    const tags = rows.flatMap((r) =>
+      Object.keys(r.metrics).map((k) => `${r.split}/${k}@${r.step}`),
+    );
+    expect(new Set(tags).size).toBe(tags.length);
+    expect(rows.some((r) => r.split === 'train/epoch' && 'loss' in r.metrics)).toBe(true);
+    expect(rows.some((r) => r.split === 'train' && 'lr' in r.metrics)).toBe(true);
   });
 });

@@ -226,6 +226,11 @@ export const trainTfjs = async (
       runner.progress(trainName, b + 1, batches);
       if ((b + 1) % logEvery === 0 || b === batches - 1) {
         await runner.stepLog(trainName, b + 1, batches);
+        const lr = (optimizer as { learningRate?: unknown }).learningRate;
+        if (typeof lr === 'number') {
+          const wl = await runner.writeScore('lr', lr, trainName);
+          if (E.isLeft(wl)) return failed('writeResult', wl.left);
+        }
         const f = await flushed();
         if (E.isLeft(f)) return f;
       }
@@ -240,8 +245,10 @@ export const trainTfjs = async (
       result[split] = evaluate(split, data);
     }
     send(act.appendResult(result, epoch));
+    // Epoch averages of the training split get their own tags (`train/epoch/loss`), apart from
+    // its per-step values (`train/loss`) at the same step.
     for (const [split, values] of Object.entries(result)) {
-      const w = await runner.writeResult(values, split);
+      const w = await runner.writeResult(values, split === trainName ? `${split}/epoch` : split);
       if (E.isLeft(w)) return failed('writeResult', w.left);
     }
     runner.logger.info(

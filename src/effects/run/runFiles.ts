@@ -4,7 +4,7 @@
  * returns a TaskEither whose error names the file and the fix; nothing throws.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { restore, setTimestamp, tryMergeConfig } from '../../reducers/reducers.js';
@@ -43,6 +43,9 @@ import { latestEntry, scoreOf } from '../../state/runner/results.js';
 import { encodeMetric } from '../../state/runner/metric.js';
 import { get, toArray } from '../../state/runner/vector.js';
 import { readText } from '../storage/configFile.js';
+import { decodeConfig } from '../../state/config/decodeConfig.js';
+import { configDiff, formatConfigDiff, type ConfigChange } from '../../state/config/configDiff.js';
+import type { JsonObject } from '../../state/Json.js';
 import {
   linkOrCopyAtomic,
   writeFileAtomic,
@@ -53,7 +56,9 @@ import {
   checkParts,
   collectStateDicts,
   loadCheckpointFile,
+  peekCheckpointProgress,
   restoreParts,
+  type CheckpointProgress,
   type CheckpointError,
   type LoadedCheckpoint,
   type Stateful,
@@ -195,8 +200,66 @@ export interface ReadCheckpoint {
    * earlier start of the same run found by autoResume (its run dir is adopted).
    */
   readonly timestamp: string;
+  /**
+   * Set when autoResume found this run under another commit (the same config apart from
+   * `experimentId`): the identity of that run, adopted with its run dir.
+   */
+  readonly identity?: { readonly experimentId: string; readonly runId: string };
   readonly warnings: readonly string[];
 }
+
+/** A run of the same name whose config differs, found when autoResume has nothing to resume. */
+interface RelatedRun {
+  readonly dir: string;
+  readonly stamp: string;
+  readonly config: Config;
+  readonly changes: readonly ConfigChange[];
+  readonly latest: string;
+  readonly progress: CheckpointProgress | undefined;
+}
+
+/**
+ * Earlier runs of the same name under `projectRoot` (other ids: another commit or another
+ * config), each with its config difference from `state`'s and the progress of its latest
+ * checkpoint. Unreadable folders are passed by.
+ */
+const relatedRuns = async (state: RunnerState): Promise<RelatedRun[]> => {
+  const root = state.config.projectRoot;
+  const own = `${name(state)}-${id(state)}`;
+  const prefix = `${name(state)}-`;
+  const out: RelatedRun[] = [];
+  const list = async (folder: string): Promise<string[]> =>
+    readdir(folder).catch(() => [] as string[]);
+  for (const run of await list(root)) {
+    if (!run.startsWith(prefix) || run === own) continue;
+    for (const stamp of (await list(join(root, run))).sort().reverse()) {
+      const folder = join(root, run, stamp);
+      const text = await readText(join(folder, 'config.yaml'));
+      if (E.isLeft(text)) continue;
+      const parsed = E.chain(decodeConfigSafe)(parseYaml(text.right));
+      if (E.isLeft(parsed)) continue;
+      const config = parsed.right;
+      const latest = join(
+        config.checkpointDir ?? join(folder, config.checkpointDirName),
+        'latest.safetensors',
+      );
+      out.push({
+        dir: folder,
+        stamp,
+        config,
+        // A seed drawn at start-up is in the earlier run's config only: not a difference.
+        changes: configDiff(config as JsonObject, state.config as JsonObject, {
+          identity: true,
+        }).filter((c) => !(c.path === 'seed' && state.config.seed === undefined)),
+        latest,
+        progress: await peekCheckpointProgress(latest),
+      });
+    }
+  }
+  return out;
+};
+
+const decodeConfigSafe = (u: unknown): E.Either<unknown, Config> => decodeConfig(u);
 
 /** Options of {@link readCheckpoint}. */
 export interface ReadCheckpointOptions {
@@ -277,11 +340,49 @@ export const readCheckpoint =
           break;
         }
       }
+      let identity: ReadCheckpoint['identity'];
+      if (
+        found === null &&
+        state.config.dir === undefined &&
+        state.config.checkpointDir === undefined
+      ) {
+        const related = await relatedRuns(state);
+        // The same config started at another commit is this run: resume it.
+        for (const other of related.filter((r) => r.changes.length === 0 && r.progress)) {
+          const r = await findLatestValid(
+            dirname(other.latest),
+            options.check === undefined ? {} : { check: options.check },
+          )();
+          if (E.isLeft(r) || r.right.checkpoint === null) continue;
+          found = r.right.checkpoint;
+          timestamp = other.stamp;
+          identity = { experimentId: other.config.experimentId, runId: other.config.runId };
+          warnings.push(
+            `autoResume: resuming ${other.dir}, the same config started at commit ${other.config.experimentId}; this is commit ${state.config.experimentId}`,
+          );
+          break;
+        }
+        if (found === null) {
+          const closest = related
+            .filter((r) => r.progress !== undefined)
+            .sort((a, b) => a.changes.length - b.changes.length)[0];
+          if (closest !== undefined) {
+            warnings.push(
+              `autoResume: no checkpoint of this run (runId ${state.config.runId}); the closest earlier run of ${name(state)} is ${closest.dir} (epoch ${String(closest.progress?.epoch)}, step ${String(closest.progress?.step)}), whose config differs:\n${formatConfigDiff(closest.changes)}\nto continue it instead, pass --checkpoint ${closest.latest}`,
+            );
+          }
+        }
+      }
       if (found === null) {
         warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
         return E.right({ checkpoint: null, saved: null, timestamp, warnings });
       }
       loaded = found;
+      if (identity !== undefined) {
+        const saved = stateOf(loaded);
+        if (E.isLeft(saved)) return saved;
+        return E.right({ checkpoint: loaded, saved: saved.right, timestamp, identity, warnings });
+      }
     } else {
       return E.left({
         _tag: 'CheckpointNotSpecified',
@@ -290,6 +391,17 @@ export const readCheckpoint =
     }
     const saved = stateOf(loaded);
     if (E.isLeft(saved)) return saved;
+    if (given !== undefined) {
+      // An explicit resume with a changed config is allowed, but never silently.
+      const changes = configDiff(saved.right.config as JsonObject, state.config as JsonObject, {
+        identity: true,
+      });
+      if (changes.length > 0) {
+        warnings.push(
+          `checkpoint ${loaded.path} was saved with another config; continuing with this one, which differs:\n${formatConfigDiff(changes)}`,
+        );
+      }
+    }
     return E.right({ checkpoint: loaded, saved: saved.right, timestamp, warnings });
   };
 
@@ -305,6 +417,10 @@ export const resumeState = (
 ): RunnerState => {
   if (read.saved === null || read.checkpoint === null) return state;
   let next = restore(state, read.saved, { overrideConfig });
+  if (read.identity !== undefined) {
+    const adopted = tryMergeConfig(next, read.identity);
+    if (E.isRight(adopted)) next = adopted.right;
+  }
   const withPath = tryMergeConfig(next, { checkpoint: read.checkpoint.path });
   if (E.isRight(withPath)) next = withPath.right;
   return setTimestamp(next, read.timestamp);
@@ -414,6 +530,9 @@ export const repairAfterResume =
   (state: RunnerState, resumed: string): TE.TaskEither<FsError, readonly string[]> =>
   async () => {
     const folder = checkpointDir(state);
+    // Only a checkpoint of this run's own folder has aliases here to repair (an explicit
+    // --checkpoint from elsewhere starts this run's files afresh).
+    if (resolve(dirname(resumed)) !== resolve(folder)) return E.right([]);
     const plan = planCheckpoint({
       epoch: state.progress.epoch,
       saveInterval: state.config.saveInterval,

@@ -364,3 +364,89 @@ describe('where a run lives is not what it is', () => {
     await r.close();
   });
 });
+
+describe('autoResume explains itself', () => {
+  it('the same config started at another commit is this run: resumed, naming both commits', async () => {
+    const model = new Weights(new Float32Array(2));
+    const first = await train(
+      base({ experimentId: 'aaaaaaaa11111111' }),
+      envOf({ parts: { model } }),
+      0,
+      2,
+      model,
+    );
+    await first.close();
+    const { logger, lines } = captured();
+    const r = await must(
+      createRunner(
+        base({ experimentId: 'bbbbbbbb22222222', autoResume: true }),
+        envOf({ parts: { model }, logger, now: () => new Date(2026, 10, 26, 1, 0, 0) }),
+      ),
+    );
+    expect(r.resumedFrom).not.toBeNull();
+    expect(r.state.progress.epoch).toBe(1);
+    expect(S.dir(r.state)).toBe(S.dir(first.state));
+    expect(
+      lines.some((l) =>
+        l.includes(
+          'the same config started at commit aaaaaaaa11111111; this is commit bbbbbbbb22222222',
+        ),
+      ),
+    ).toBe(true);
+    await r.close();
+  });
+
+  it('a changed config starts fresh, saying which earlier run is closest, how it differs and how to continue it', async () => {
+    const model = new Weights(new Float32Array(2));
+    const first = await train(
+      base({ optim: { lr: 0.01 } }),
+      envOf({ parts: { model } }),
+      0,
+      2,
+      model,
+    );
+    await first.close();
+    const { logger, lines } = captured();
+    const r = await must(
+      createRunner(
+        base({ optim: { lr: 0.05 }, autoResume: true }),
+        envOf({ parts: { model }, logger }),
+      ),
+    );
+    expect(r.resumedFrom).toBeNull();
+    const line = lines.find((l) => l.startsWith('autoResume: no checkpoint of this run')) ?? '';
+    expect(line).toContain(
+      `the closest earlier run of e-r is ${S.dir(first.state)} (epoch 1, step 10)`,
+    );
+    expect(line).toContain('optim.lr: 0.01 -> 0.05');
+    expect(line).toContain(
+      `--checkpoint ${join(S.checkpointDir(first.state), 'latest.safetensors')}`,
+    );
+    await r.close();
+  });
+
+  it('a resume from --checkpoint with a changed config logs the difference', async () => {
+    const model = new Weights(new Float32Array(2));
+    const first = await train(
+      base({ optim: { lr: 0.01 } }),
+      envOf({ parts: { model } }),
+      0,
+      2,
+      model,
+    );
+    await first.close();
+    const file = join(S.checkpointDir(first.state), 'latest.safetensors');
+    const { logger, lines } = captured();
+    const r = await must(
+      createRunner(
+        base({ optim: { lr: 0.05 }, checkpoint: file, epochEnd: 12 }),
+        envOf({ parts: { model }, logger }),
+      ),
+    );
+    expect(r.resumedFrom).toBe(file);
+    const line = lines.find((l) => l.includes('was saved with another config')) ?? '';
+    expect(line).toContain('optim.lr: 0.01 -> 0.05');
+    expect(line).toContain('epochEnd: 10 -> 12');
+    await r.close();
+  });
+});

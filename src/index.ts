@@ -70,6 +70,7 @@ export {
   createState,
   initialState,
   decodeState,
+  persistState,
 } from './state/runner/RunnerState.js';
 export type {
   RunnerState,
@@ -92,8 +93,14 @@ export {
   scoreOf,
   scoreModeOf,
   computeBest,
+  inferScoreMode,
+  MINIMISED_METRICS,
+  persistResults,
+  restoreResults,
 } from './state/runner/results.js';
 export type { ScoreMode } from './state/runner/results.js';
+export { configDiff, formatConfigDiff } from './state/config/configDiff.js';
+export type { ConfigChange } from './state/config/configDiff.js';
 export {
   emptyVec,
   push as vecPush,
@@ -141,6 +148,8 @@ export {
   latestScore,
   bestScore,
   isBest,
+  isFinished,
+  nextEpoch,
   lastImprovementIndex,
   patienceExhausted,
   meters,
@@ -160,6 +169,8 @@ export {
   formatEpochLine,
   formatStepResult,
   formatEpochResult,
+  formatScoreRule,
+  formatEarlyStop,
 } from './state/runner/format.js';
 export {
   appendResult,
@@ -179,8 +190,8 @@ export {
 export type { ResultRecord, RestoreOptions } from './reducers/reducers.js';
 export { scaleLr } from './reducers/scaleLr.js';
 export type { ScaleLrError, ScaledLr } from './reducers/scaleLr.js';
-export { actions, reduce, replay } from './reducers/actions.js';
-export type { Action, ActionType } from './reducers/actions.js';
+export { actions, reduce, replay, decodeAction, definitions } from './reducers/actions.js';
+export type { Action, ActionType, ActionOf, ActionInvalid } from './reducers/actions.js';
 // --- files (issue 4) ---
 export {
   nodeFs,
@@ -228,6 +239,7 @@ export { planCheckpoint } from './state/runner/checkpointPlan.js';
 export type { CheckpointPlan, CheckpointPlanInput } from './state/runner/checkpointPlan.js';
 export {
   CHECKPOINT_SCHEMA,
+  peekCheckpointProgress,
   CHECKPOINT_FORMAT,
   encodeCheckpoint,
   decodeCheckpoint,
@@ -300,6 +312,9 @@ export type {
 export {
   saveCheckpoint,
   loadCheckpoint,
+  readCheckpoint,
+  resumeState,
+  repairAfterResume,
   fromCheckpoint,
   loadPretrained,
   saveResult,
@@ -317,6 +332,8 @@ export type {
   LoadCheckpointOptions,
   LoadCheckpointError,
   LoadedRun,
+  ReadCheckpoint,
+  ReadCheckpointOptions,
   CheckpointNotSpecified,
   CheckpointStateInvalid,
   PretrainedUnavailable,
@@ -338,8 +355,15 @@ export type {
 export { modelPart, optimizerPart } from './effects/tfjs/tfjs.js';
 export type { TfModule } from './effects/tfjs/tfjs.js';
 // --- the runner shell and the tfjs training loop (issue 6) ---
-export { createRunner, gitCommit, timeString } from './effects/shell/runner.js';
-export type { Runner, RunnerEnv, RunnerStartError } from './effects/shell/runner.js';
+export { createRunner, gitCommit, gitInfo, timeString } from './effects/shell/runner.js';
+export type {
+  Runner,
+  RunnerEnv,
+  RunnerStartError,
+  RunnerConfigProblem,
+  RunDirTaken,
+  GitInfo,
+} from './effects/shell/runner.js';
 export { createRunLogger, initLogging, print } from './effects/logging/runLogger.js';
 export type { RunLoggerOptions, InitLoggingOptions } from './effects/logging/runLogger.js';
 export { createProgressBar } from './effects/logging/progress.js';

@@ -340,8 +340,20 @@ export type { TfModule } from './effects/tfjs/tfjs.js';
 // --- the runner shell and the tfjs training loop (issue 6) ---
 export { createRunner, gitCommit, timeString } from './effects/shell/runner.js';
 export type { Runner, RunnerEnv, RunnerStartError } from './effects/shell/runner.js';
-export { createRunLogger, initLogging, print } from './effects/logging/runLogger.js';
-export type { RunLoggerOptions, InitLoggingOptions } from './effects/logging/runLogger.js';
+export {
+  createRunLogger,
+  initLogging,
+  openRunLog,
+  openRunLogFile,
+  print,
+} from './effects/logging/runLogger.js';
+export type {
+  RunLoggerOptions,
+  InitLoggingOptions,
+  RunLogFile,
+  RunLogFileOptions,
+  RunLogKey,
+} from './effects/logging/runLogger.js';
 export { createProgressBar } from './effects/logging/progress.js';
 export type { ProgressBar, ProgressStream } from './effects/logging/progress.js';
 export { renderProgress } from './state/runner/progressLine.js';
@@ -374,6 +386,7 @@ export {
   tfRecord,
   encodeEvent,
   openEventWriter,
+  tryOpenEventWriter,
   initTensorboard,
 } from './effects/logging/tensorboard.js';
 export type { EventWriter, EventWriterOptions } from './effects/logging/tensorboard.js';

@@ -353,6 +353,7 @@ export type {
   RunLogFile,
   RunLogFileOptions,
   RunLogKey,
+  SafeStream,
 } from './effects/logging/runLogger.js';
 export { createProgressBar } from './effects/logging/progress.js';
 export type { ProgressBar, ProgressStream } from './effects/logging/progress.js';

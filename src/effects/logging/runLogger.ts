@@ -26,12 +26,21 @@ export type RunLogKey = 'logPath' | 'dir' | 'projectRoot';
  */
 export interface RunLogFile {
   readonly path: string;
-  /** The destination to hand to pino (`write` never throws). */
-  readonly stream: DestinationStream;
+  /** The destination to hand to pino (`write` never throws; `end` closes the file). */
+  readonly stream: SafeStream;
   /** The first write error, or `undefined` while every line reached the file. */
   fileError(): FsError | undefined;
   /** Closes the file (later lines go nowhere; no error). */
   close(): void;
+}
+
+/**
+ * A pino destination whose methods never throw. `flushSync` and `end` are what pino's
+ * multistream calls at exit (every write is already synchronous, so there is nothing to flush).
+ */
+export interface SafeStream extends DestinationStream {
+  flushSync(): void;
+  end(): void;
 }
 
 /** Options of {@link openRunLogFile}. */
@@ -121,7 +130,16 @@ export const openRunLogFile = (
     }
     options.onError?.(error);
   };
-  const stream: DestinationStream = {
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    try {
+      closeSync(fd);
+    } catch {
+      // nothing to report: no more lines were going to be written
+    }
+  };
+  const stream: SafeStream = {
     write: (line: string) => {
       if (!open) return;
       const bytes = Buffer.from(line, 'utf8');
@@ -137,20 +155,14 @@ export const openRunLogFile = (
         fail(cause);
       }
     },
+    flushSync: () => undefined,
+    end: close,
   };
   return E.right({
     path: file,
     stream,
     fileError: () => error,
-    close: () => {
-      if (!open) return;
-      open = false;
-      try {
-        closeSync(fd);
-      } catch {
-        // nothing to report: no more lines were going to be written
-      }
-    },
+    close,
   });
 };
 
@@ -223,11 +235,15 @@ export const createRunLogger = (options: RunLoggerOptions = {}): Logger => {
   }
   if (file !== undefined) {
     const own = file;
-    const stream: DestinationStream = {
+    const stream: SafeStream = {
       write: (line: string) => {
         own.stream.write(line);
         const error = own.fileError();
         if (error !== undefined) report(error);
+      },
+      flushSync: () => undefined,
+      end: () => {
+        own.stream.end();
       },
     };
     streams.push({ stream, level: 'debug' });

@@ -364,8 +364,21 @@ export type {
   RunDirTaken,
   GitInfo,
 } from './effects/shell/runner.js';
-export { createRunLogger, initLogging, print } from './effects/logging/runLogger.js';
-export type { RunLoggerOptions, InitLoggingOptions } from './effects/logging/runLogger.js';
+export {
+  createRunLogger,
+  initLogging,
+  openRunLog,
+  openRunLogFile,
+  print,
+} from './effects/logging/runLogger.js';
+export type {
+  RunLoggerOptions,
+  InitLoggingOptions,
+  RunLogFile,
+  RunLogFileOptions,
+  RunLogKey,
+  SafeStream,
+} from './effects/logging/runLogger.js';
 export { createProgressBar } from './effects/logging/progress.js';
 export type { ProgressBar, ProgressStream } from './effects/logging/progress.js';
 export { renderProgress } from './state/runner/progressLine.js';
@@ -398,6 +411,7 @@ export {
   tfRecord,
   encodeEvent,
   openEventWriter,
+  tryOpenEventWriter,
   initTensorboard,
 } from './effects/logging/tensorboard.js';
 export type { EventWriter, EventWriterOptions } from './effects/logging/tensorboard.js';

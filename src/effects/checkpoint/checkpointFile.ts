@@ -311,24 +311,29 @@ export const encodeCheckpoint = (
  * on the main thread while the next piece is written or read by the thread pool. */
 const PIECE = 8 << 20;
 
-/** Writes a prepared checkpoint: tensor data first (checksumming each piece while the previous one
- * is being written), then the header with the final checksum at position 0. */
+/**
+ * Writes a prepared checkpoint: tensor data first, then the header with the final checksum at
+ * position 0. Each piece's write is started (handed to the thread pool) before its checksum is
+ * computed on the main thread, and awaited before the next piece starts: exactly one write is in
+ * flight and every write promise is awaited, so a failed write (a full disk) rejects this call
+ * and nothing else. (The earlier version chained the next write on the previous one and left it
+ * unawaited when the previous one failed: an unhandled rejection.)
+ */
 const writePrepared = async (handle: FileHandleLike, p: PreparedCheckpoint): Promise<void> => {
   let c = crc32(p.header);
   let position = p.header.byteLength;
-  let inFlight: Promise<void> = Promise.resolve();
   for (const chunk of p.chunks) {
     for (let from = 0; from < chunk.byteLength; from += PIECE) {
       const piece = chunk.subarray(from, Math.min(chunk.byteLength, from + PIECE));
-      const previous = inFlight;
-      const at = position;
-      inFlight = previous.then(() => writeAt(handle, piece, at));
-      c = crc32(piece, c);
+      const writing = writeAt(handle, piece, position);
+      try {
+        c = crc32(piece, c);
+      } finally {
+        await writing;
+      }
       position += piece.byteLength;
-      await previous;
     }
   }
-  await inFlight;
   const header = p.header.slice();
   header.set(new TextEncoder().encode(hex8(c)), p.at);
   await writeAt(handle, header, 0);
@@ -344,7 +349,9 @@ export interface CheckpointFileOptions {
 
 /**
  * Saves one checkpoint file atomically and durably (temporary file, fsync, rename, fsync of the
- * folder). On failure the previous file at `path` is intact. Resolves to the path.
+ * folder). On failure the previous file at `path` is intact and the temporary file is removed; a
+ * full disk is a `DiskFull` naming `path` (never a throw or an unhandled rejection). Resolves to
+ * the path.
  */
 export const saveCheckpointFile =
   (

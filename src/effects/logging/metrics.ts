@@ -3,7 +3,15 @@
  * enabled, and the spec's write_result / write_score fanning out to them. On resume, rows at or
  * past the resumed step are purged so curves never double back.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { flattenResult } from '../../state/flatten.js';
@@ -33,6 +41,59 @@ const csvCell = (v: number | string | undefined): string => {
   if (v === undefined) return '';
   const s = String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/**
+ * Appends `text` to `file` whole or not at all: on a failed write (a full disk) the file is cut
+ * back to its size before, so no torn row is left for the next row to run into. Returns the size
+ * before the append (to undo it) or the error naming the file.
+ */
+const appendWhole = (file: string, text: string): E.Either<FsError, number> => {
+  let fd: number;
+  let before: number;
+  try {
+    fd = openSync(file, 'a');
+    before = fstatSync(fd).size;
+  } catch (cause) {
+    return E.left(fsError('append to', file, cause));
+  }
+  try {
+    const bytes = Buffer.from(text, 'utf8');
+    let done = 0;
+    while (done < bytes.byteLength) {
+      const n = writeSync(fd, bytes, done, bytes.byteLength - done);
+      if (n <= 0) throw new Error('write made no progress');
+      done += n;
+    }
+    return E.right(before);
+  } catch (cause) {
+    try {
+      ftruncateSync(fd, before);
+    } catch {
+      // best effort: the reader skips a torn last line
+    }
+    return E.left(fsError('append to', file, cause));
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // nothing was lost: every byte was written or cut back
+    }
+  }
+};
+
+/** Cuts `file` back to `size` bytes (undoes an append), best effort. */
+const cutBack = (file: string, size: number): void => {
+  try {
+    const fd = openSync(file, 'r+');
+    try {
+      ftruncateSync(fd, size);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // the row stays in the JSONL; the CSV is rebuilt from it at the next write
+  }
 };
 
 const readRows = (path: string): MetricsRow[] =>
@@ -73,6 +134,8 @@ export const openMetricsFiles = (dir: string): MetricsFiles => {
   const jsonl = join(dir, 'metrics.jsonl');
   const csv = join(dir, 'metrics.csv');
   let columns = metricsCsv(readRows(jsonl)).columns;
+  // Set when a CSV write failed after its JSONL row was undone: rebuild the CSV next time.
+  let csvStale = false;
   const rebuild = async (rows: readonly MetricsRow[]): Promise<E.Either<FsError, void>> => {
     const built = metricsCsv(rows);
     columns = built.columns;
@@ -83,16 +146,29 @@ export const openMetricsFiles = (dir: string): MetricsFiles => {
     jsonl,
     csv,
     write: async (row) => {
-      try {
-        appendFileSync(jsonl, `${JSON.stringify(row)}\n`);
-        const fresh = Object.keys(row.metrics).some((k) => !columns.includes(k));
-        if (fresh || !existsSync(csv)) return await rebuild(readRows(jsonl));
-        const cells = [row.step, row.split, row.time, ...columns.map((c) => row.metrics[c])];
-        appendFileSync(csv, `${cells.map(csvCell).join(',')}\n`);
-        return E.right(undefined);
-      } catch (error) {
-        return E.left(fsError('append to', jsonl, error));
+      const appended = appendWhole(jsonl, `${JSON.stringify(row)}\n`);
+      if (E.isLeft(appended)) return appended;
+      // A row is in both files or in neither: a failed CSV write undoes the JSONL append.
+      const undo = <A>(r: E.Either<FsError, A>): E.Either<FsError, void> => {
+        if (E.isRight(r)) return E.right(undefined);
+        cutBack(jsonl, appended.right);
+        csvStale = true;
+        return r;
+      };
+      const fresh = Object.keys(row.metrics).some((k) => !columns.includes(k));
+      if (fresh || csvStale || !existsSync(csv)) {
+        let rows: MetricsRow[];
+        try {
+          rows = readRows(jsonl);
+        } catch (cause) {
+          return undo(E.left(fsError('read', jsonl, cause)));
+        }
+        const rebuilt = undo(await rebuild(rows));
+        if (E.isRight(rebuilt)) csvStale = false;
+        return rebuilt;
       }
+      const cells = [row.step, row.split, row.time, ...columns.map((c) => row.metrics[c])];
+      return undo(appendWhole(csv, `${cells.map(csvCell).join(',')}\n`));
     },
     purgeFrom: async (from) => {
       const rows = readRows(jsonl);
@@ -131,7 +207,9 @@ export const writeScore = async (
 /**
  * The spec's write_result: flattens `result` (nested names joined with `/`, sequences `name/i`,
  * mappings `name/key`) and writes each scalar as `split/name` at `step` to TensorBoard (if open),
- * and one row to the metric files.
+ * and one row to the metric files. A file that cannot be written (a full disk) is a `Left` naming
+ * it, never a throw: a metric row is then in neither metric file, and once the TensorBoard file
+ * has failed every later call returns its first error (the metric files still get their rows).
  */
 export const writeResult = async (
   writers: ResultWriters,
@@ -143,7 +221,10 @@ export const writeResult = async (
   const pairs = flattenResult(result);
   for (const [name, value] of pairs)
     writers.events?.addScalar(`${split}/${name}`, value, step, now);
-  if (writers.files === undefined || pairs.length === 0) return E.right(undefined);
+  const eventsError = writers.events?.error();
+  if (writers.files === undefined || pairs.length === 0)
+    return eventsError === undefined ? E.right(undefined) : E.left(eventsError);
   const metrics = Object.fromEntries(pairs.map(([k, v]) => [k, encodeMetric(v)]));
-  return writers.files.write({ step, split, time: now, metrics });
+  const written = await writers.files.write({ step, split, time: now, metrics });
+  return E.isLeft(written) || eventsError === undefined ? written : E.left(eventsError);
 };

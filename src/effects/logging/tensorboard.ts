@@ -2,9 +2,19 @@
  * TensorBoard event files written in TypeScript: TFRecord framing with masked CRC32C, and the
  * Event / Summary protobuf messages with `simple_value` scalars. No TensorFlow needed.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { fsError, type FsError } from '../storage/atomic.js';
 
 // --- CRC32C (Castagnoli), table-driven ---------------------------------------------------------
 
@@ -108,6 +118,12 @@ export interface EventWriter {
   /** fsyncs what was written. */
   flush(): void;
   close(): void;
+  /**
+   * The first write error (a full disk, an I/O error), naming the file, or `undefined`. After it
+   * the writer writes nothing more (a torn record would hide every later one from TensorBoard),
+   * and no method throws.
+   */
+  error(): FsError | undefined;
 }
 
 /** Options of {@link openEventWriter}. */
@@ -121,7 +137,9 @@ export interface EventWriterOptions {
 /**
  * Opens a new event file `events.out.tfevents.<unix seconds>.<host>` in `dir` (created if
  * missing) and writes the file-version event TensorBoard expects first. Writes are synchronous
- * appends: each record is complete on disk order, and `flush` fsyncs.
+ * appends: each record is complete on disk order, and `flush` fsyncs. A failed write (a full
+ * disk) never throws: it stops the file and is kept for {@link EventWriter.error}. Opening the
+ * file may throw (a path problem at start-up); {@link tryOpenEventWriter} returns it instead.
  */
 export const openEventWriter = (dir: string, options: EventWriterOptions = {}): EventWriter => {
   const now = options.now ?? (() => Date.now() / 1000);
@@ -129,8 +147,38 @@ export const openEventWriter = (dir: string, options: EventWriterOptions = {}): 
   const start = now();
   const path = join(dir, `events.out.tfevents.${Math.floor(start)}.${options.host ?? hostname()}`);
   const fd = openSync(path, 'a');
+  let size = fstatSync(fd).size;
+  let failed: FsError | undefined;
+  let open = true;
+  const fail = (op: string, cause: unknown): void => {
+    failed ??= fsError(op, path, cause);
+    if (!open) return;
+    open = false;
+    try {
+      ftruncateSync(fd, size); // whole records only
+    } catch {
+      // a bad descriptor: nothing more to do
+    }
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  };
   const write = (event: Parameters<typeof encodeEvent>[0]): void => {
-    writeSync(fd, tfRecord(encodeEvent(event)));
+    if (!open) return;
+    const record = tfRecord(encodeEvent(event));
+    try {
+      let done = 0;
+      while (done < record.byteLength) {
+        const n = writeSync(fd, record, done, record.byteLength - done);
+        if (n <= 0) throw new Error('write made no progress');
+        done += n;
+      }
+      size += record.byteLength;
+    } catch (cause) {
+      fail('write to', cause);
+    }
   };
   write({ wallTime: start, step: 0, fileVersion: 'brain.Event:2' });
   return {
@@ -142,13 +190,45 @@ export const openEventWriter = (dir: string, options: EventWriterOptions = {}): 
       write({ wallTime: wallTime ?? now(), step, sessionStart: true });
     },
     flush: () => {
-      fsyncSync(fd);
+      if (!open) return;
+      try {
+        fsyncSync(fd);
+      } catch (cause) {
+        fail('fsync', cause);
+      }
     },
     close: () => {
-      fsyncSync(fd);
-      closeSync(fd);
+      if (!open) return;
+      try {
+        fsyncSync(fd);
+      } catch (cause) {
+        fail('fsync', cause);
+        return;
+      }
+      open = false;
+      try {
+        closeSync(fd);
+      } catch (cause) {
+        failed ??= fsError('close', path, cause);
+      }
     },
+    error: () => failed,
   };
+};
+
+/**
+ * {@link openEventWriter} as an `Either`: a folder that cannot be created or a file that cannot be
+ * opened is a `Left` naming the path (the shell's start-up error), never a throw.
+ */
+export const tryOpenEventWriter = (
+  dir: string,
+  options: EventWriterOptions = {},
+): E.Either<FsError, EventWriter> => {
+  try {
+    return E.right(openEventWriter(dir, options));
+  } catch (cause) {
+    return E.left(fsError('open the TensorBoard event file in', dir, cause));
+  }
 };
 
 /**

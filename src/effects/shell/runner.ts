@@ -51,7 +51,7 @@ import { readText } from '../storage/configFile.js';
 import { parseYaml } from '../../state/config/configText.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpointFile.js';
 import type { JsonlCorrupt, JsonlInvalidValue } from '../storage/jsonl.js';
-import { initLogging } from '../logging/runLogger.js';
+import { initLogging, openRunLog, type RunLogFile } from '../logging/runLogger.js';
 import { createProgressBar, type ProgressStream } from '../logging/progress.js';
 import { openMetricsFiles, writeResult, type MetricsFiles } from '../logging/metrics.js';
 import { parallelContext, type LauncherError } from './parallel.js';
@@ -349,7 +349,20 @@ export const createRunner = async (
     }
   }
 
-  const logger = env.logger ?? initLogging(state);
+  // The run log opens first: a path problem is a start-up error (before the lock is taken), and
+  // a full disk later stops the file without ever throwing out of a log call.
+  let logFile: RunLogFile | undefined;
+  let logFileError: FsError | undefined;
+  if (env.logger === undefined) {
+    const opened = openRunLog(state, {
+      onError: (e) => {
+        logFileError ??= e;
+      },
+    });
+    if (E.isLeft(opened)) return opened;
+    logFile = opened.right;
+  }
+  const logger = env.logger ?? initLogging(state, logFile === undefined ? {} : { file: logFile });
   for (const note of notes) logger.warn(note);
 
   let lock: RunLock | undefined;
@@ -539,9 +552,13 @@ export const createRunner = async (
           resolve();
         });
       });
+      logFile?.close();
       if (lock !== undefined) await lock.release();
       if (logError !== undefined) return E.left(logError);
-      return closed;
+      if (E.isLeft(closed)) return closed;
+      // A full disk under TensorBoard or run.log stopped that file: never exit 0 in silence.
+      const fileProblem = events?.error() ?? logFileError;
+      return fileProblem === undefined ? closed : E.left(fileProblem);
     },
   };
   return E.right(runner);

@@ -13,6 +13,7 @@ import {
   writeFileAtomic,
   writeJsonAtomic,
 } from '../../../src/effects/storage/atomic.js';
+import { NO_TMPFS, canMountTmpfs, mountTmpfs } from '../../fixtures/tmpfs.js';
 import { errno, faultyFs } from '../../helpers/faultyFs.js';
 
 let dir: string;
@@ -181,3 +182,31 @@ describe('fsError', () => {
     });
   });
 });
+
+describe.skipIf(!canMountTmpfs)(
+  canMountTmpfs
+    ? 'writeFileAtomic on a full disk (a 256 KiB tmpfs)'
+    : `full disk: skipped, ${NO_TMPFS}`,
+  () => {
+    it('a file larger than the free space: DiskFull naming it, no temp file, the old file kept', async () => {
+      const disk = mountTmpfs('256k');
+      if (disk === undefined) throw new Error('no tmpfs');
+      try {
+        const file = path.join(disk.dir, 'results.json');
+        expect(E.isRight(await writeFileAtomic(file, 'old\n')())).toBe(true);
+        const r = await writeFileAtomic(file, Buffer.alloc(1 << 20, 1))();
+        expect(E.isLeft(r) ? r.left : 'written').toMatchObject({
+          _tag: 'DiskFull',
+          op: 'write',
+          path: file,
+          code: 'ENOSPC',
+          message: `cannot write ${file}: disk full (ENOSPC); free space or change projectRoot`,
+        });
+        expect(await tempsIn(disk.dir)).toEqual([]);
+        expect(await fsp.readFile(file, 'utf8')).toBe('old\n');
+      } finally {
+        disk.unmount();
+      }
+    });
+  },
+);

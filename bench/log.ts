@@ -80,7 +80,12 @@ const dispatchBench = async (): Promise<void> => {
   const runs: [string, (i: number) => void][] = [
     ['log on', step(on)],
     ['log off', step(off)],
-    ['yardstick', (i) => yard(1 / i, 16)],
+    [
+      'yardstick',
+      (i) => {
+        yard(1 / i, 16);
+      },
+    ],
   ];
   for (let round = 0; round < 23; round++) {
     for (const [name, f] of round % 2 === 0 ? runs : [...runs].reverse()) {

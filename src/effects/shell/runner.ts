@@ -448,26 +448,22 @@ export const createRunner = async (
   }
   logger.info({ scoreMode: scoreMode(state) }, formatScoreRule(state));
 
-  // Appends to the action log are queued in order and written behind the loop (each line is
-  // handed to the kernel as soon as the queue reaches it); a failed append is reported by the
-  // next dispatch, and saveCheckpoint / close wait for the queue.
+  // Appends to the action log are buffered and written synchronously in batches (one
+  // `writeSync` per batch of at most 256 actions, or sooner when the oldest buffered one is
+  // 100 ms old), so a CPU-bound loop that never yields still hands them to the kernel; a crash
+  // loses at most the last batch. A failed append is kept and reported by `flush`,
+  // saveCheckpoint and close, which write what is buffered first.
   let logError: FsError | JsonlInvalidValue | undefined;
-  let logged: Promise<unknown> = Promise.resolve();
   const dispatch = (action: Action): RunnerState => {
     state = reduce(state, action);
-    if (history !== undefined) {
-      logged = history
-        .append(action, state)()
-        .then((r) => {
-          if (E.isLeft(r)) logError ??= r.left;
-        });
-    }
+    if (history !== undefined) history.append(action, state);
     return state;
   };
   const drain = async (): Promise<E.Either<FsError | JsonlInvalidValue, void>> => {
-    await logged;
-    if (logError !== undefined) return E.left(logError);
-    return history === undefined ? E.right(undefined) : history.sync()();
+    if (history === undefined) return E.right(undefined);
+    const synced = await history.sync()();
+    if (E.isLeft(synced)) logError ??= synced.left;
+    return logError === undefined ? E.right(undefined) : E.left(logError);
   };
 
   const runner: Runner = {
@@ -544,8 +540,8 @@ export const createRunner = async (
     },
     close: async () => {
       bar.clear();
-      await logged;
       const closed = history === undefined ? E.right(undefined) : await history.close()();
+      if (E.isLeft(closed)) logError ??= closed.left;
       events?.close();
       await new Promise<void>((resolve) => {
         logger.flush(() => {

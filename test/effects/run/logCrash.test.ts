@@ -2,7 +2,8 @@
  * The action log's crash bound with real processes: a child dispatches the training loop's two
  * per-step actions in a CPU-bound loop that never yields to the event loop and reports how many
  * it dispatched through a side file; it is SIGKILLed at a random point. The log must then hold
- * every dispatched action but at most the last 255 (the batch bound, {@link openLineAppender}),
+ * every dispatched action but at most the last 256 (one batch, {@link openLineAppender}: a kill
+ * during its `writeSync` can lose all of it, leaving at most a torn last line that replay skips),
  * and replay to a state that agrees with it.
  */
 import { spawn } from 'node:child_process';
@@ -64,11 +65,15 @@ const runAndKill = (dir: string, killAt: number) =>
     });
   });
 
+/** Complete action lines: a kill mid-`write` can leave a torn last line, which replay skips. */
 const countActions = async (file: string): Promise<number> =>
-  (await fsp.readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('{"action":{')).length;
+  (await fsp.readFile(file, 'utf8'))
+    .split('\n')
+    .slice(0, -1)
+    .filter((l) => l.startsWith('{"action":{')).length;
 
 describe('history.jsonl under SIGKILL in a loop that never yields', () => {
-  it(`holds every dispatched action but at most the last ${BOUND - 1}`, async () => {
+  it(`holds every dispatched action but at most the last ${BOUND}`, async () => {
     let seed = 12345;
     for (let t = 0; t < TRIALS; t++) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -78,9 +83,12 @@ describe('history.jsonl under SIGKILL in a loop that never yields', () => {
       // The side file is written after each pair: the child dispatched `reported` actions and
       // at most one more pair.
       const logged = await countActions(history);
-      expect(reported).toBeGreaterThanOrEqual(killAt);
+      // The poll may read the side file mid-write (a torn read can kill a little early): the
+      // count read after the kill is exact, and it is what the bound is checked against.
+      expect(reported).toBeGreaterThan(1_000);
       expect(logged).toBeLessThanOrEqual(reported + 2);
-      expect(logged).toBeGreaterThanOrEqual(reported + 2 - (BOUND - 1));
+      // dispatched is reported or reported + 2; at most one batch of it is lost.
+      expect(logged).toBeGreaterThanOrEqual(reported - BOUND);
       const replayed = await replayLog(history)();
       if (E.isLeft(replayed)) throw new Error(replayed.left.message);
       expect(replayed.right.actions).toBe(logged);

@@ -50,7 +50,8 @@ describe('examples', () => {
     const rows = readFileSync(join(project, run ?? '', stamp ?? '', 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { step: number; split: string; metrics: object });
+      .map((l) => JSON.parse(l) as { step: number; epoch: number; split: string; metrics: object });
+    expect(rows.every((r) => Number.isInteger(r.epoch))).toBe(true);
     const tags = rows.flatMap((r) =>
       Object.keys(r.metrics).map((k) => `${r.split}/${k}@${r.step}`),
     );

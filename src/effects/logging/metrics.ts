@@ -22,6 +22,8 @@ import type { EventWriter } from './tensorboard.js';
 /** One row of metrics.jsonl. */
 export interface MetricsRow {
   readonly step: number;
+  /** The epoch the row was written in (absent in rows of danling 0.1). */
+  readonly epoch?: number;
   readonly split: string;
   readonly time: number;
   readonly metrics: Readonly<Record<string, number | string>>;
@@ -32,9 +34,11 @@ export interface MetricsFiles {
   readonly jsonl: string;
   readonly csv: string;
   /** Appends a row to both files (the CSV is rebuilt when a new metric name appears). */
-  write(row: MetricsRow): Promise<E.Either<FsError, void>>;
+  write(row: MetricsRow): Promise<E.Either<FsError | MetricsCorrupt, void>>;
   /** Removes every row with `step >= from` from both files, atomically. */
-  purgeFrom(from: number): Promise<E.Either<FsError, number>>;
+  purgeFrom(from: number): Promise<E.Either<FsError | MetricsCorrupt, number>>;
+  /** Torn last lines skipped while reading (each names the file and the line). */
+  warnings(): readonly string[];
 }
 
 const csvCell = (v: number | string | undefined): string => {
@@ -96,29 +100,76 @@ const cutBack = (file: string, size: number): void => {
   }
 };
 
-const readRows = (path: string): MetricsRow[] =>
-  existsSync(path)
-    ? readFileSync(path, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as MetricsRow];
-          } catch {
-            return []; // a torn last line from a crash
-          }
-        })
-    : [];
+/** A line of `metrics.jsonl` that is not a row (not a torn last line): the file and the line. */
+export interface MetricsCorrupt {
+  readonly _tag: 'MetricsCorrupt';
+  readonly path: string;
+  readonly line: number;
+  readonly message: string;
+}
+
+/**
+ * The rows of `metrics.jsonl`. Only a torn last line (no newline after it: a crash mid-append)
+ * is skipped, with a warning; any other line that is not a row is an error naming the file and
+ * the line, so a purge never rewrites the file without it.
+ */
+const readRows = (
+  path: string,
+): E.Either<FsError | MetricsCorrupt, { rows: MetricsRow[]; warnings: string[] }> => {
+  if (!existsSync(path)) return E.right({ rows: [], warnings: [] });
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    return E.left(fsError('read', path, cause));
+  }
+  const lines = text.split('\n');
+  const last = lines.pop() ?? '';
+  const rows: MetricsRow[] = [];
+  const isRow = (v: unknown): v is MetricsRow =>
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as MetricsRow).step === 'number' &&
+    typeof (v as MetricsRow).split === 'string' &&
+    typeof (v as MetricsRow).metrics === 'object';
+  for (const [i, l] of lines.entries()) {
+    if (l.trim() === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(l);
+    } catch {
+      v = undefined;
+    }
+    if (!isRow(v)) {
+      return E.left({
+        _tag: 'MetricsCorrupt',
+        path,
+        line: i + 1,
+        message: `${path}:${String(i + 1)}: not a metrics row {step, split, time, metrics}; fix or remove the line (the file is left as it is)`,
+      });
+    }
+    rows.push(v);
+  }
+  const warnings: string[] = [];
+  if (last.trim() !== '') {
+    warnings.push(
+      `${path}:${String(lines.length + 1)}: skipped a torn last line (a crash mid-append)`,
+    );
+  }
+  return E.right({ rows, warnings });
+};
 
 /** The CSV text of `rows`: columns step, split, time, then every metric name in order seen. */
 export const metricsCsv = (rows: readonly MetricsRow[]): { text: string; columns: string[] } => {
   const columns: string[] = [];
   for (const r of rows)
     for (const k of Object.keys(r.metrics)) if (!columns.includes(k)) columns.push(k);
-  const lines = [['step', 'split', 'time', ...columns].map(csvCell).join(',')];
+  const lines = [['step', 'epoch', 'split', 'time', ...columns].map(csvCell).join(',')];
   for (const r of rows) {
     lines.push(
-      [r.step, r.split, r.time, ...columns.map((c) => r.metrics[c])].map(csvCell).join(','),
+      [r.step, r.epoch, r.split, r.time, ...columns.map((c) => r.metrics[c])]
+        .map(csvCell)
+        .join(','),
     );
   }
   return { text: `${lines.join('\n')}\n`, columns };
@@ -133,7 +184,14 @@ export const metricsCsv = (rows: readonly MetricsRow[]): { text: string; columns
 export const openMetricsFiles = (dir: string): MetricsFiles => {
   const jsonl = join(dir, 'metrics.jsonl');
   const csv = join(dir, 'metrics.csv');
-  let columns = metricsCsv(readRows(jsonl)).columns;
+  const warnings: string[] = [];
+  const rowsOf = (): E.Either<FsError | MetricsCorrupt, MetricsRow[]> =>
+    E.map((r: { rows: MetricsRow[]; warnings: string[] }) => {
+      for (const w of r.warnings) if (!warnings.includes(w)) warnings.push(w);
+      return r.rows;
+    })(readRows(jsonl));
+  // Read when first needed, so that opening never throws: a bad file is an error of write/purge.
+  let columns: string[] | undefined;
   // Set when a CSV write failed after its JSONL row was undone: rebuild the CSV next time.
   let csvStale = false;
   const rebuild = async (rows: readonly MetricsRow[]): Promise<E.Either<FsError, void>> => {
@@ -145,33 +203,40 @@ export const openMetricsFiles = (dir: string): MetricsFiles => {
   return {
     jsonl,
     csv,
+    warnings: () => warnings,
     write: async (row) => {
+      if (columns === undefined) {
+        const rows = rowsOf();
+        if (E.isLeft(rows)) return rows;
+        columns = metricsCsv(rows.right).columns;
+      }
+      const known = columns;
       const appended = appendWhole(jsonl, `${JSON.stringify(row)}\n`);
       if (E.isLeft(appended)) return appended;
       // A row is in both files or in neither: a failed CSV write undoes the JSONL append.
-      const undo = <A>(r: E.Either<FsError, A>): E.Either<FsError, void> => {
+      const undo = <A>(
+        r: E.Either<FsError | MetricsCorrupt, A>,
+      ): E.Either<FsError | MetricsCorrupt, void> => {
         if (E.isRight(r)) return E.right(undefined);
         cutBack(jsonl, appended.right);
         csvStale = true;
         return r;
       };
-      const fresh = Object.keys(row.metrics).some((k) => !columns.includes(k));
+      const fresh = Object.keys(row.metrics).some((k) => !known.includes(k));
       if (fresh || csvStale || !existsSync(csv)) {
-        let rows: MetricsRow[];
-        try {
-          rows = readRows(jsonl);
-        } catch (cause) {
-          return undo(E.left(fsError('read', jsonl, cause)));
-        }
-        const rebuilt = undo(await rebuild(rows));
+        const rows = rowsOf();
+        if (E.isLeft(rows)) return undo(rows);
+        const rebuilt = undo(await rebuild(rows.right));
         if (E.isRight(rebuilt)) csvStale = false;
         return rebuilt;
       }
-      const cells = [row.step, row.split, row.time, ...columns.map((c) => row.metrics[c])];
+      const cells = [row.step, row.epoch, row.split, row.time, ...known.map((c) => row.metrics[c])];
       return undo(appendWhole(csv, `${cells.map(csvCell).join(',')}\n`));
     },
     purgeFrom: async (from) => {
-      const rows = readRows(jsonl);
+      const read = rowsOf();
+      if (E.isLeft(read)) return read;
+      const rows = read.right;
       const kept = rows.filter((r) => r.step < from);
       if (kept.length === rows.length && existsSync(csv)) return E.right(0);
       const text = kept.map((r) => `${JSON.stringify(r)}\n`).join('');
@@ -202,7 +267,8 @@ export const writeScore = async (
   score: number,
   split: string,
   step: number,
-): Promise<E.Either<FsError, void>> => writeResult(writers, { [name]: score }, split, step);
+): Promise<E.Either<FsError | MetricsCorrupt, void>> =>
+  writeResult(writers, { [name]: score }, split, step);
 
 /**
  * The spec's write_result: flattens `result` (nested names joined with `/`, sequences `name/i`,
@@ -216,7 +282,8 @@ export const writeResult = async (
   result: unknown,
   split: string,
   step: number,
-): Promise<E.Either<FsError, void>> => {
+  epoch?: number,
+): Promise<E.Either<FsError | MetricsCorrupt, void>> => {
   const now = (writers.now ?? (() => Date.now() / 1000))();
   const pairs = flattenResult(result);
   for (const [name, value] of pairs)
@@ -225,6 +292,10 @@ export const writeResult = async (
   if (writers.files === undefined || pairs.length === 0)
     return eventsError === undefined ? E.right(undefined) : E.left(eventsError);
   const metrics = Object.fromEntries(pairs.map(([k, v]) => [k, encodeMetric(v)]));
-  const written = await writers.files.write({ step, split, time: now, metrics });
+  const written = await writers.files.write(
+    epoch === undefined
+      ? { step, split, time: now, metrics }
+      : { step, epoch, split, time: now, metrics },
+  );
   return E.isLeft(written) || eventsError === undefined ? written : E.left(eventsError);
 };

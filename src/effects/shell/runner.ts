@@ -53,7 +53,12 @@ import type { LoadedCheckpoint } from '../checkpoint/checkpointFile.js';
 import type { JsonlCorrupt, JsonlInvalidValue } from '../storage/jsonl.js';
 import { initLogging, openRunLog, type RunLogFile } from '../logging/runLogger.js';
 import { createProgressBar, type ProgressStream } from '../logging/progress.js';
-import { openMetricsFiles, writeResult, type MetricsFiles } from '../logging/metrics.js';
+import {
+  openMetricsFiles,
+  writeResult,
+  type MetricsCorrupt,
+  type MetricsFiles,
+} from '../logging/metrics.js';
 import { parallelContext, type LauncherError } from './parallel.js';
 import { setSeed } from './seed.js';
 import { initTensorboard, type EventWriter } from '../logging/tensorboard.js';
@@ -183,6 +188,7 @@ const otherRunIn = async (state: RunnerState): Promise<RunDirTaken | undefined> 
 
 /** Why a runner could not start. */
 export type RunnerStartError =
+  | MetricsCorrupt
   | RunnerConfigProblem
   | RunDirTaken
   | PretrainedUnavailable
@@ -221,14 +227,18 @@ export interface Runner {
   /** The spec's print_result: the latest and best results, on the main process. */
   printResult(): void;
   /** The spec's write_result: scalars `split/name` at `step` (default: the current step). */
-  writeResult(result: unknown, split: string, step?: number): Promise<E.Either<FsError, void>>;
+  writeResult(
+    result: unknown,
+    split: string,
+    step?: number,
+  ): Promise<E.Either<FsError | MetricsCorrupt, void>>;
   /** The spec's write_score: one scalar. */
   writeScore(
     name: string,
     score: number,
     split: string,
     step?: number,
-  ): Promise<E.Either<FsError, void>>;
+  ): Promise<E.Either<FsError | MetricsCorrupt, void>>;
   /**
    * The spec's step_log: logs the step line (`training on train [3/99]\tloss: 0.1000`) of the
    * meters' last values and, in train mode, writes them as a result. Returns the result.
@@ -422,6 +432,7 @@ export const createRunner = async (
       const from = state.progress.step + 1;
       const purged = await files.purgeFrom(from);
       if (E.isLeft(purged)) return fail(purged.left);
+      for (const w of files.warnings()) logger.warn(w);
       events?.purgeFrom(from);
     }
     if (env.history !== false) {
@@ -520,6 +531,7 @@ export const createRunner = async (
         result,
         split,
         step ?? state.progress.step,
+        state.progress.epoch,
       ),
     writeScore: (scoreName, score, split, step) =>
       runner.writeResult({ [scoreName]: score }, split, step),

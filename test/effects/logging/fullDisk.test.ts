@@ -93,7 +93,7 @@ describe.skipIf(!canMountTmpfs)(
       let ok = 0;
       for (let step = 1; step < 5000 && error === undefined; step++) {
         const r = await writeResult(writers, { loss: step, note: step }, `train-${PAD}`, step);
-        if (E.isLeft(r)) error = r.left;
+        if (E.isLeft(r)) error = r.left as FsError;
         else ok++;
       }
       expect(error?._tag).toBe('DiskFull');
@@ -151,7 +151,7 @@ describe.skipIf(!canMountTmpfs)(
       let error: FsError | undefined;
       for (let step = 0; step < 20000 && error === undefined; step++) {
         const r = await writeResult({ events, now: () => 1 }, { [PAD]: step }, 'train', step);
-        if (E.isLeft(r)) error = r.left;
+        if (E.isLeft(r)) error = r.left as FsError;
       }
       expect(error).toMatchObject({ _tag: 'DiskFull', path: events.path });
       events.close();

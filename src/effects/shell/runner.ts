@@ -28,7 +28,7 @@ import {
   latestResult,
   scoreMode,
 } from '../../state/runner/selectors.js';
-import { cleanupTemp, writeFileAtomic, type FsError } from '../storage/atomic.js';
+import { cleanupTemp, fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
 import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
 import type { SavedCheckpoint } from '../checkpoint/checkpointStore.js';
 import { openHistory, type HistoryOptions, type HistoryWriter } from '../run/history.js';
@@ -426,7 +426,13 @@ export const createRunner = async (
       }
     }
     files = openMetricsFiles(dir(state));
-    if (state.config.tensorboard) events = initTensorboard(dir(state), true, { now: seconds });
+    if (state.config.tensorboard) {
+      try {
+        events = initTensorboard(dir(state), true, { now: seconds });
+      } catch (cause) {
+        return fail(fsError('open the TensorBoard event file in', dir(state), cause));
+      }
+    }
     if (resumedFrom !== null) {
       // Rows a killed run wrote after its last checkpoint would make curves double back.
       const from = state.progress.step + 1;

@@ -383,12 +383,16 @@ export const createRunner = async (
   const bar = createProgressBar(env.progressStream ?? process.stderr);
   if (isMainProcess(state)) {
     const locked = await acquireRunLock(dir(state))();
-    if (E.isLeft(locked)) return locked;
+    if (E.isLeft(locked)) {
+      logFile?.close();
+      return locked;
+    }
     lock = locked.right;
     // From here on, every failed start releases the lock it took.
     const held = lock;
     const fail = async <L>(error: L): Promise<E.Either<L, never>> => {
       events?.close();
+      logFile?.close();
       await held.release();
       return E.left(error);
     };

@@ -22,10 +22,8 @@ import {
   decodeSafetensors,
   encodeSafetensorsParts,
   readSafetensorsHeader,
-  type Dtype,
   type SafetensorsError,
   type Tensor,
-  type TensorMap,
 } from '../../state/formats/safetensors.js';
 import {
   fsError,
@@ -34,8 +32,14 @@ import {
   writeFileAtomicWith,
   type FileHandleLike,
   type FileSystem,
-  type FsError,
 } from '../storage/atomic.js';
+import type {
+  CheckpointCorrupt,
+  CheckpointError,
+  CheckpointPayload,
+  LoadedCheckpoint,
+  StateDict,
+} from './checkpointTypes.js';
 
 /** The checkpoint schema version this danling writes, and the newest it reads. */
 export const CHECKPOINT_SCHEMA = 1;
@@ -43,130 +47,29 @@ export const CHECKPOINT_SCHEMA = 1;
 /** The value of `danling.format` in a checkpoint's `__metadata__`. */
 export const CHECKPOINT_FORMAT = 'danling-checkpoint';
 
-/** The state of one stateful part (model, optimizer, scheduler): tensors and JSON. */
-export interface StateDict {
-  /** Tensors by name (names may contain `/` and `.`). */
-  readonly tensors?: TensorMap;
-  /** Everything else, as JSON (hyper-parameters, step counters, ...). */
-  readonly json?: Json;
-}
-
-/**
- * Something whose state is saved in a checkpoint next to the runner state: a model, an optimizer,
- * a scheduler. `stateDict` gives its state; `loadStateDict` takes one back.
- */
-export interface Stateful {
-  stateDict(): StateDict | Promise<StateDict>;
-  loadStateDict(stateDict: StateDict): void | Promise<void>;
-  /**
-   * Optional: the problems a saved state dict would have if loaded (one message each), for parts
-   * whose current state dict cannot serve as the template, e.g. an optimizer whose slots are
-   * created lazily on its first step. Without it, the saved tensors must match the current
-   * state dict's names, shapes and dtypes exactly.
-   */
-  checkStateDict?(stateDict: StateDict): readonly string[];
-}
-
-/** What a checkpoint holds: the runner state (opaque JSON here) and the parts' state dicts. */
-export interface CheckpointPayload {
-  readonly state: Json;
-  readonly parts: Readonly<Record<string, StateDict>>;
-}
-
-/** A checkpoint read back and verified. */
-export interface LoadedCheckpoint extends CheckpointPayload {
-  readonly path: string;
-  readonly schema: number;
-  /** File size in bytes. */
-  readonly bytes: number;
-}
-
-/** The checkpoint file does not exist. */
-export interface CheckpointNotFound {
-  readonly _tag: 'CheckpointNotFound';
-  readonly path: string;
-  readonly message: string;
-}
-
-/** The file is shorter than its header says (a partial write or a cut copy). */
-export interface CheckpointTruncated {
-  readonly _tag: 'CheckpointTruncated';
-  readonly path: string;
-  readonly expectedBytes: number;
-  readonly actualBytes: number;
-  readonly message: string;
-}
-
-/** The bytes do not match the checksum stored in the file. */
-export interface CheckpointChecksumMismatch {
-  readonly _tag: 'CheckpointChecksumMismatch';
-  readonly path: string;
-  readonly expected: string;
-  readonly actual: string;
-  readonly message: string;
-}
-
-/** The file is damaged or malformed: bad header JSON, bad offsets, bad state JSON, ... */
-export interface CheckpointCorrupt {
-  readonly _tag: 'CheckpointCorrupt';
-  readonly path: string;
-  /** Which part of the file: `header`, `danling.state`, `danling.parts`, a tensor name, ... */
-  readonly field: string;
-  readonly message: string;
-}
-
-/** A valid safetensors file that is not a danling checkpoint (no `danling.format`). */
-export interface NotACheckpoint {
-  readonly _tag: 'NotACheckpoint';
-  readonly path: string;
-  readonly message: string;
-}
-
-/** The checkpoint was written by a newer danling. */
-export interface CheckpointSchemaTooNew {
-  readonly _tag: 'CheckpointSchemaTooNew';
-  readonly path: string;
-  readonly schema: number;
-  readonly supported: number;
-  readonly message: string;
-}
-
-/** One difference between a part and the checkpoint's tensors for it. */
-export interface PartProblem {
-  /** `<part>/<tensor>`. */
-  readonly tensor: string;
-  readonly problem: 'shape' | 'dtype' | 'missing' | 'unexpected';
-  readonly message: string;
-}
-
-/** A part's tensors do not match the checkpoint (every difference is listed). */
-export interface CheckpointPartMismatch {
-  readonly _tag: 'CheckpointPartMismatch';
-  readonly path: string;
-  readonly part: string;
-  readonly problems: readonly PartProblem[];
-  readonly message: string;
-}
-
-/** A part's `stateDict` / `loadStateDict` threw, or gave something that cannot be saved. */
-export interface PartStateFailed {
-  readonly _tag: 'PartStateFailed';
-  readonly path: string;
-  readonly part: string;
-  readonly message: string;
-}
-
-/** Everything that can go wrong saving or loading a checkpoint. */
-export type CheckpointError =
-  | FsError
-  | CheckpointNotFound
-  | CheckpointTruncated
-  | CheckpointChecksumMismatch
-  | CheckpointCorrupt
-  | NotACheckpoint
-  | CheckpointSchemaTooNew
-  | CheckpointPartMismatch
-  | PartStateFailed;
+export type {
+  StateDict,
+  Stateful,
+  CheckpointPayload,
+  LoadedCheckpoint,
+  CheckpointNotFound,
+  CheckpointTruncated,
+  CheckpointChecksumMismatch,
+  CheckpointCorrupt,
+  NotACheckpoint,
+  CheckpointSchemaTooNew,
+  PartProblem,
+  CheckpointPartMismatch,
+  PartStateFailed,
+  CheckpointError,
+} from './checkpointTypes.js';
+export {
+  collectStateDicts,
+  comparePart,
+  checkParts,
+  restoreParts,
+  type RestorePartsOptions,
+} from './checkpointParts.js';
 
 const corrupt = (path: string, field: string, what: string): CheckpointCorrupt => ({
   _tag: 'CheckpointCorrupt',
@@ -647,186 +550,6 @@ export const loadCheckpointFile =
       );
     }
     return decodeCheckpoint(read.bytes, path, read.crc);
-  };
-
-// ---------------------------------------------------------------- parts
-
-const shapeText = (shape: readonly number[]): string => `[${shape.join(',')}]`;
-
-/**
- * Compares a part's current tensors with the ones a checkpoint holds for it: every missing,
- * unexpected, wrongly shaped or wrongly typed tensor, named `<part>/<tensor>`.
- */
-export const comparePart = (
-  part: string,
-  current: TensorMap,
-  saved: TensorMap,
-): readonly PartProblem[] => {
-  const problems: PartProblem[] = [];
-  for (const [name, want] of Object.entries(current)) {
-    const tensor = `${part}/${name}`;
-    const got = saved[name];
-    if (got === undefined) {
-      problems.push({
-        tensor,
-        problem: 'missing',
-        message: `${tensor}: missing from the checkpoint`,
-      });
-      continue;
-    }
-    if (shapeText(want.shape) !== shapeText(got.shape))
-      problems.push({
-        tensor,
-        problem: 'shape',
-        message: `${tensor}: expected shape ${shapeText(want.shape)}, got ${shapeText(got.shape)}`,
-      });
-    else if (want.dtype !== got.dtype)
-      problems.push({
-        tensor,
-        problem: 'dtype',
-        message: `${tensor}: expected dtype ${want.dtype}, got ${got.dtype satisfies Dtype}`,
-      });
-  }
-  for (const name of Object.keys(saved))
-    if (!Object.hasOwn(current, name))
-      problems.push({
-        tensor: `${part}/${name}`,
-        problem: 'unexpected',
-        message: `${part}/${name}: in the checkpoint but not in the part`,
-      });
-  return problems;
-};
-
-const thrownText = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : String(cause);
-
-/**
- * Collects the state dicts of named parts (calls each `stateDict()`); a part that throws is a
- * `PartStateFailed` naming it.
- */
-export const collectStateDicts =
-  (
-    parts: Readonly<Record<string, Stateful>>,
-    path = '<checkpoint>',
-  ): TE.TaskEither<CheckpointError, Record<string, StateDict>> =>
-  async () => {
-    const out: Record<string, StateDict> = {};
-    for (const [part, stateful] of Object.entries(parts)) {
-      try {
-        out[part] = await stateful.stateDict();
-      } catch (cause) {
-        return E.left({
-          _tag: 'PartStateFailed',
-          path,
-          part,
-          message: `cannot save ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
-        });
-      }
-    }
-    return E.right(out);
-  };
-
-/** Options of {@link restoreParts}. */
-export interface RestorePartsOptions {
-  /**
-   * Check each part's tensors against its current `stateDict()` before loading any (default
-   * `true`): names, shapes and dtypes must match.
-   */
-  readonly strict?: boolean;
-}
-
-/**
- * Checks, without loading anything, that every part the checkpoint has a state for matches it:
- * the tensors of each part's current `stateDict()` must have the same names, shapes and dtypes.
- * The error lists every tensor that differs (`model/dense/kernel: expected shape [4,16], got [4,8]`).
- * Use it as `findLatestValid`'s `check` to fall back past a checkpoint that does not fit.
- */
-export const checkParts =
-  (
-    parts: Readonly<Record<string, Stateful>>,
-    checkpoint: Pick<LoadedCheckpoint, 'path' | 'parts'>,
-  ): TE.TaskEither<CheckpointError, string[]> =>
-  async () => {
-    const { path } = checkpoint;
-    const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
-    for (const part of present) {
-      const stateful = parts[part] as Stateful;
-      const saved = checkpoint.parts[part] ?? {};
-      if (stateful.checkStateDict !== undefined) {
-        const own = stateful.checkStateDict(saved).map((message): PartProblem => ({
-          tensor: part,
-          problem: 'unexpected',
-          message: `${part}: ${message}`,
-        }));
-        if (own.length > 0)
-          return E.left({
-            _tag: 'CheckpointPartMismatch',
-            path,
-            part,
-            problems: own,
-            message: `checkpoint ${path} does not fit part ${part}:\n${own.map((p) => p.message).join('\n')}`,
-          });
-        continue;
-      }
-      let current: StateDict;
-      try {
-        current = await (parts[part] as Stateful).stateDict();
-      } catch (cause) {
-        return E.left({
-          _tag: 'PartStateFailed',
-          path,
-          part,
-          message: `cannot load ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
-        });
-      }
-      const problems = comparePart(
-        part,
-        current.tensors ?? {},
-        checkpoint.parts[part]?.tensors ?? {},
-      );
-      if (problems.length > 0)
-        return E.left({
-          _tag: 'CheckpointPartMismatch',
-          path,
-          part,
-          problems,
-          message: `checkpoint ${path} does not fit part ${part}:\n${problems.map((p) => p.message).join('\n')}`,
-        });
-    }
-    return E.right(present);
-  };
-
-/**
- * Gives each part that the checkpoint has a state for its `loadStateDict`. With `strict` (the
- * default) every part is first checked with {@link checkParts}, so a mismatch loads nothing. Parts
- * that the checkpoint does not have are left alone. Resolves to the names of the parts loaded.
- */
-export const restoreParts =
-  (
-    parts: Readonly<Record<string, Stateful>>,
-    checkpoint: Pick<LoadedCheckpoint, 'path' | 'parts'>,
-    options: RestorePartsOptions = {},
-  ): TE.TaskEither<CheckpointError, string[]> =>
-  async () => {
-    const { path } = checkpoint;
-    const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
-    if (options.strict ?? true) {
-      const checked = await checkParts(parts, checkpoint)();
-      if (E.isLeft(checked)) return checked;
-    }
-    for (const part of present) {
-      try {
-        await (parts[part] as Stateful).loadStateDict(checkpoint.parts[part] as StateDict);
-      } catch (cause) {
-        return E.left({
-          _tag: 'PartStateFailed',
-          path,
-          part,
-          message: `cannot load ${path}: ${part}.loadStateDict() threw: ${thrownText(cause)}`,
-        });
-      }
-    }
-    return E.right(present);
   };
 
 /** The progress a checkpoint's header says it holds (unverified: for ranking only). */

@@ -4,21 +4,12 @@
  * returns a TaskEither whose error names the file and the fix; nothing throws.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { restore, setTimestamp, tryMergeConfig } from '../../reducers/reducers.js';
 import type { Config } from '../../state/config/Config.js';
-import {
-  fromJsons,
-  fromYamls,
-  jsons,
-  parseJson,
-  parseYaml,
-  yamls,
-  type ConfigTextError,
-} from '../../state/config/configText.js';
-import { stringify as stringifyYaml } from 'yaml';
+import { parseYaml } from '../../state/config/configText.js';
 import type { Json } from '../../state/Json.js';
 import { planCheckpoint } from '../../state/runner/checkpointPlan.js';
 import type { ConfigDecodeError } from '../../state/runner/RunnerState.js';
@@ -30,28 +21,12 @@ import {
   type StateContext,
   type StateError,
 } from '../../state/runner/RunnerState.js';
-import {
-  checkpointDir,
-  dir,
-  id,
-  isBest,
-  isMainProcess,
-  name,
-  scoreMode,
-} from '../../state/runner/selectors.js';
-import { latestEntry, scoreOf } from '../../state/runner/results.js';
-import { encodeMetric } from '../../state/runner/metric.js';
-import { get, toArray } from '../../state/runner/vector.js';
+import { checkpointDir, id, isBest, isMainProcess, name } from '../../state/runner/selectors.js';
 import { readText } from '../storage/configFile.js';
 import { decodeConfig } from '../../state/config/decodeConfig.js';
 import { configDiff, formatConfigDiff, type ConfigChange } from '../../state/config/configDiff.js';
 import type { JsonObject } from '../../state/Json.js';
-import {
-  linkOrCopyAtomic,
-  writeFileAtomic,
-  writeJsonAtomic,
-  type FsError,
-} from '../storage/atomic.js';
+import { linkOrCopyAtomic, type FsError } from '../storage/atomic.js';
 import {
   checkParts,
   collectStateDicts,
@@ -65,12 +40,12 @@ import {
 } from '../checkpoint/checkpointFile.js';
 import {
   findLatestValid,
-  CHECKPOINT_EXT,
   checkpointPath,
   saveCheckpointFiles,
   type CheckpointSkipped,
   type SavedCheckpoint,
 } from '../checkpoint/checkpointStore.js';
+import { saveResult } from './resultFiles.js';
 
 /** Named stateful parts saved next to the runner state (model, optimizer, scheduler, ...). */
 export type Parts = Readonly<Record<string, Stateful>>;
@@ -555,171 +530,15 @@ export const repairAfterResume =
     return E.right(remade);
   };
 
-/** Options of the result and config writers. */
-export interface RunWriteOptions {
-  /** Write even on a non-main rank (the spec's `main_process_only=False`). */
-  readonly allProcesses?: boolean;
-  /** `saveResult`: write `best.json` for the best result even when it is not the latest. */
-  readonly bestAlways?: boolean;
-}
-
-/**
- * The spec's save_result: `results.json` ({name, id, timestamp, results: {index: result}}),
- * `latest.json` and, when the latest result is the best, `best.json`, each written atomically in
- * `dir(state)`. `latest.json` and `best.json` say what made them: `{name, id, timestamp, index,
- * epoch, score: {split, name, mode, value}, checkpoint, ...result}`, `checkpoint` being the
- * checkpoint file they match (relative to the run dir). Metric values are written as stored
- * (NaN and the infinities as strings). Returns the paths written (or, on a non-main rank, that
- * would have been).
- */
-export const saveResult =
-  (state: RunnerState, options: RunWriteOptions = {}): TE.TaskEither<FsError, readonly string[]> =>
-  async () => {
-    const folder = dir(state);
-    const paths = [join(folder, 'results.json'), join(folder, 'latest.json')];
-    const bestPosition = state.best.position;
-    const best =
-      (isBest(state) && state.results.entries.size > 0) ||
-      (options.bestAlways === true && bestPosition !== null);
-    if (best) paths.push(join(folder, 'best.json'));
-    const main = options.allProcesses === true || isMainProcess(state);
-    if (!main) return E.right(paths);
-    const head = { name: name(state), id: id(state), timestamp: state.timestamp };
-    const all: Record<string, Json> = {};
-    for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;
-    const r1 = await writeJsonAtomic(paths[0] ?? '', { ...head, results: all }, { indent: 4 })();
-    if (E.isLeft(r1)) return r1;
-    const ckptDir = relative(folder, checkpointDir(state)) || '.';
-    const body = (alias: 'latest' | 'best'): Json => {
-      const stored =
-        alias === 'best' && bestPosition !== null
-          ? get(state.results.entries, bestPosition)
-          : latestEntry(state.results);
-      return stored === undefined
-        ? head
-        : {
-            ...head,
-            ...stored.result,
-            index: stored.index,
-            epoch: stored.index,
-            score: {
-              split: state.best.split,
-              name: state.config.scoreName,
-              mode: scoreMode(state),
-              value: encodeMetric(
-                scoreOf(stored.result, state.best.split, state.config.scoreName) ?? Number.NaN,
-              ),
-            },
-            checkpoint: join(ckptDir, `${alias}${CHECKPOINT_EXT}`),
-          };
-    };
-    const r2 = await writeJsonAtomic(paths[1] ?? '', body('latest'), { indent: 4 })();
-    if (E.isLeft(r2)) return r2;
-    if (best) {
-      const r3 = await writeJsonAtomic(paths[2] ?? '', body('best'), { indent: 4 })();
-      if (E.isLeft(r3)) return r3;
-    }
-    return E.right(paths);
-  };
-
-/** A config file could not be read or is not a valid config: the file and every problem. */
-export interface ConfigFileInvalid {
-  readonly _tag: 'ConfigFileInvalid';
-  readonly path: string;
-  readonly error: ConfigTextError | null;
-  readonly message: string;
-}
-
-const writeConfig =
-  (
-    state: RunnerState,
-    file: string,
-    text: (c: Config) => string,
-    options: RunWriteOptions,
-  ): TE.TaskEither<FsError, string> =>
-  async () =>
-    writeFileAtomic(file, text(state.config), {
-      isMainProcess: options.allProcesses === true || isMainProcess(state),
-    })();
-
-const readConfig =
-  (
-    file: string,
-    parse: (text: string) => E.Either<ConfigTextError, Config>,
-    context: StateContext,
-  ): TE.TaskEither<ConfigFileInvalid, RunnerState> =>
-  async () => {
-    const read = await readText(file);
-    if (E.isLeft(read)) {
-      return E.left({ _tag: 'ConfigFileInvalid', path: file, error: null, message: read.left });
-    }
-    const text = read.right;
-    return E.bimap(
-      (error: ConfigTextError): ConfigFileInvalid => ({
-        _tag: 'ConfigFileInvalid',
-        path: file,
-        error,
-        message: `${file}: ${error.message.includes('\n') ? `\n${error.message}` : error.message}`,
-      }),
-      (config: Config) => initialState(config, context),
-    )(parse(text));
-  };
-
-/** The spec's json: the run's config as a JSON file (main process only unless `allProcesses`). */
-export const json = (state: RunnerState, file: string, options: RunWriteOptions = {}) =>
-  writeConfig(state, file, jsons, options);
-
-/** The spec's yaml: the run's config as a YAML file (main process only unless `allProcesses`). */
-export const yaml = (state: RunnerState, file: string, options: RunWriteOptions = {}) =>
-  writeConfig(state, file, yamls, options);
-
-/** The spec's from_json: a fresh state from a JSON config file; errors name the file and line. */
-export const fromJson = (file: string, context: StateContext = {}) =>
-  readConfig(file, fromJsons, context);
-
-/** The spec's from_yaml: a fresh state from a YAML config file; errors name the file and line. */
-export const fromYaml = (file: string, context: StateContext = {}) =>
-  readConfig(file, fromYamls, context);
-
-/**
- * The spec's save: writes any JSON value to `file` atomically, as YAML for `.yaml` / `.yml` and
- * JSON otherwise; only on the main process unless `allProcesses`. Returns the path.
- */
-export const save = (
-  state: RunnerState,
-  value: Json,
-  file: string,
-  options: RunWriteOptions = {},
-): TE.TaskEither<FsError, string> =>
-  writeFileAtomic(
-    file,
-    /\.ya?ml$/i.test(file) ? stringifyYaml(value) : `${JSON.stringify(value, null, 2)}\n`,
-    {
-      isMainProcess: options.allProcesses === true || isMainProcess(state),
-    },
-  );
-
-/** A file that `load` cannot read or parse. */
-export interface LoadFileError {
-  readonly _tag: 'LoadFileError';
-  readonly path: string;
-  readonly message: string;
-}
-
-/** The spec's load: reads a JSON or YAML file (by extension) into a plain value. */
-export const load =
-  (file: string): TE.TaskEither<LoadFileError, unknown> =>
-  async () => {
-    const read = await readText(file);
-    if (E.isLeft(read)) return E.left({ _tag: 'LoadFileError', path: file, message: read.left });
-    const text = read.right;
-    const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
-    return E.mapLeft((e: { message: string }) => ({
-      _tag: 'LoadFileError' as const,
-      path: file,
-      message: `${file}: ${e.message}`,
-    }))(parsed);
-  };
-
-/** The spec's unwrap: the model inside a wrapper. tfjs models are not wrapped: the identity. */
-export const unwrap = <M>(model: M): M => model;
+export { saveResult, type RunWriteOptions } from './resultFiles.js';
+export {
+  json,
+  yaml,
+  fromJson,
+  fromYaml,
+  save,
+  load,
+  unwrap,
+  type ConfigFileInvalid,
+  type LoadFileError,
+} from './configFiles.js';

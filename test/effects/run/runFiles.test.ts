@@ -17,7 +17,6 @@ import {
   type RunnerState,
 } from '../../../src/state/runner/RunnerState.js';
 import * as S from '../../../src/state/runner/selectors.js';
-import type { StateDict, Stateful } from '../../../src/effects/checkpoint/checkpointFile.js';
 import {
   fromCheckpoint,
   fromJson,
@@ -32,6 +31,7 @@ import {
   load,
 } from '../../../src/effects/run/runFiles.js';
 import { openHistory, replayLog } from '../../../src/effects/run/history.js';
+import { Weights } from '../../helpers/weights.js';
 
 let root = '';
 beforeEach(async () => {
@@ -40,19 +40,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** A model part: one weight vector. */
-class Weights implements Stateful {
-  constructor(public w: Float32Array) {}
-  stateDict(): StateDict {
-    return { tensors: { w: { dtype: 'F32', shape: [this.w.length], data: this.w.slice() } } };
-  }
-  loadStateDict(sd: StateDict): void {
-    const t = sd.tensors?.['w'];
-    if (t === undefined) throw new Error('no w');
-    this.w = Float32Array.from(t.data as Float32Array);
-  }
-}
 
 const unwrap = async <A>(te: () => Promise<E.Either<{ message: string }, A>>): Promise<A> => {
   const r = await te();

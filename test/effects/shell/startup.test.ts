@@ -13,11 +13,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pino } from 'pino';
 import { createRunner, type RunnerEnv } from '../../../src/effects/shell/runner.js';
 import { saveCheckpoint } from '../../../src/effects/run/runFiles.js';
-import {
-  saveCheckpointFile,
-  type StateDict,
-  type Stateful,
-} from '../../../src/effects/checkpoint/checkpointFile.js';
+import { saveCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
 import { replayLog } from '../../../src/effects/run/history.js';
 import { actions } from '../../../src/reducers/actions.js';
 import { appendResult, startEpoch, stepProgress } from '../../../src/reducers/reducers.js';
@@ -27,6 +23,7 @@ import {
   type RunnerState,
 } from '../../../src/state/runner/RunnerState.js';
 import * as S from '../../../src/state/runner/selectors.js';
+import { Weights } from '../../helpers/weights.js';
 
 let root = '';
 beforeEach(async () => {
@@ -35,19 +32,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** A model part: one weight vector. */
-class Weights implements Stateful {
-  constructor(public w: Float32Array) {}
-  stateDict(): StateDict {
-    return { tensors: { w: { dtype: 'F32', shape: [this.w.length], data: this.w.slice() } } };
-  }
-  loadStateDict(sd: StateDict): void {
-    const t = sd.tensors?.['w'];
-    if (t === undefined) throw new Error('no w');
-    this.w = Float32Array.from(t.data as Float32Array);
-  }
-}
 
 /** A logger whose lines the test can read. */
 const captured = () => {

@@ -464,7 +464,14 @@ export const createRunner = async (
   );
   if (resumedFrom !== null && isFinished(state)) {
     logger.warn(
-      `the run is complete (epochEnd ${String(state.config.epochEnd)}, stepEnd ${String(state.config.stepEnd)}); to train further, start with --checkpoint ${resumedFrom} and a larger --epochEnd`,
+      `the run is complete (${[
+        state.config.epochEnd === undefined ? '' : `epochEnd ${String(state.config.epochEnd)}`,
+        state.config.stepEnd === undefined ? '' : `stepEnd ${String(state.config.stepEnd)}`,
+      ]
+        .filter((x) => x !== '')
+        .join(
+          ', ',
+        )}); to train further, start with --checkpoint ${resumedFrom} and a larger --epochEnd`,
     );
   }
   logger.info({ scoreMode: scoreMode(state) }, formatScoreRule(state));

@@ -289,7 +289,9 @@ describe('resume', () => {
     );
     expect(
       lines.some(
-        (l) => l.startsWith('the run is complete (epochEnd 2') && l.includes('--checkpoint'),
+        (l) =>
+          l.startsWith('the run is complete (epochEnd 2); to train further') &&
+          l.includes('--checkpoint'),
       ),
     ).toBe(true);
     await r.close();

@@ -81,16 +81,16 @@ const bareFsync = async (): Promise<void> => {
 for (let r = 0; r < RUNS; r++) {
   t['bare writeFile (no fsync)']!.push(await time(() => fsp.writeFile(bare, bytes)));
   t['ours save (fsync)']!.push(
-    await time(async () => must(await saveCheckpointFile(ckpt, payload)())),
+    await time(async () => must(await saveCheckpointFile(ckpt, payload))),
   );
   t['bare writeFile + fsync']!.push(await time(bareFsync));
   t['ours save (no fsync)']!.push(
-    await time(async () => must(await saveCheckpointFile(ckpt, payload, { fsync: false })())),
+    await time(async () => must(await saveCheckpointFile(ckpt, payload, { fsync: false }))),
   );
   t['bare readFile']!.push(await time(() => fsp.readFile(bare)));
   t['ours load (verify crc)']!.push(
     await time(async () => {
-      const loaded = must(await loadCheckpointFile(ckpt)());
+      const loaded = must(await loadCheckpointFile(ckpt));
       if (loaded.parts.model?.tensors?.w?.data.length !== N) throw new Error('bad load');
     }),
   );
@@ -138,7 +138,7 @@ const lat: number[] = [];
 const latBare: number[] = [];
 for (let r = 0; r < 60; r++) {
   lat.push(
-    await time(async () => must(await saveCheckpointFiles(smallDir, small, ['latest', 'best'])())),
+    await time(async () => must(await saveCheckpointFiles(smallDir, small, ['latest', 'best']))),
   );
   latBare.push(await time(() => fsp.writeFile(path.join(root, 'state.json'), stateJson)));
 }
@@ -157,12 +157,12 @@ const line = {
 };
 for (const policy of ['always', { every: 100 }, 'never'] as FsyncPolicy[]) {
   const file = path.join(root, `log-${JSON.stringify(policy).replace(/\W/g, '')}.jsonl`);
-  const { writer } = must(await openJsonl(file, { fsync: policy })());
+  const { writer } = must(await openJsonl(file, { fsync: policy }));
   const n = policy === 'always' ? 500 : 10_000;
   const ms2 = await time(async () => {
-    for (let i = 0; i < n; i++) must(await writer.append({ ...line, step: i })());
+    for (let i = 0; i < n; i++) must(await writer.append({ ...line, step: i }));
   });
-  must(await writer.close()());
+  must(await writer.close());
   console.log(
     `jsonl fsync ${JSON.stringify(policy)}: ${((n / ms2) * 1000).toFixed(0)} lines/s (${n} lines)`,
   );

@@ -126,7 +126,7 @@ const epochActions = (e: number): Action[] => {
 
 const writeBench = async (n: number, file: string): Promise<void> => {
   let s = createState({ projectRoot: tmpdir(), epochEnd: 1_000_000 });
-  const opened = await openHistory(file, s, { fsync: 'never' })();
+  const opened = await openHistory(file, s, { fsync: 'never' });
   if (E.isLeft(opened)) throw new Error(opened.left.message);
   const w = opened.right.writer;
   const t0 = performance.now();
@@ -138,7 +138,7 @@ const writeBench = async (n: number, file: string): Promise<void> => {
       w.append(a, s);
     }
   }
-  await w.close()();
+  await w.close();
   const bytes = statSync(file).size;
   console.log(
     `wrote ${n} actions (${e} epochs) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${bytes} bytes, ${(bytes / n).toFixed(1)} bytes/action`,
@@ -147,7 +147,7 @@ const writeBench = async (n: number, file: string): Promise<void> => {
 
 const replayBench = async (file: string): Promise<void> => {
   const t0 = performance.now();
-  const r = await replayLog(file)();
+  const r = await replayLog(file);
   if (E.isLeft(r)) throw new Error(r.left.message);
   console.log(
     `replayLog ${file}: ${r.right.actions} actions (${r.right.replayed} applied after the last snapshot, ${r.right.state.results.entries.size} results) in ${(performance.now() - t0).toFixed(0)} ms, ${rss()}`,
@@ -157,13 +157,13 @@ const replayBench = async (file: string): Promise<void> => {
 const resumeBench = async (file: string): Promise<void> => {
   const s = createState({ projectRoot: tmpdir(), epochEnd: 1 });
   const t0 = performance.now();
-  const opened = await openHistory(file, s)();
+  const opened = await openHistory(file, s);
   if (E.isLeft(opened)) throw new Error(opened.left.message);
   const ms = performance.now() - t0;
   console.log(
     `openHistory (resume) ${file}: ${opened.right.writer.count()} actions counted in ${ms.toFixed(0)} ms, ${rss()}`,
   );
-  await opened.right.writer.close()();
+  await opened.right.writer.close();
 };
 
 const [mode, a, b] = process.argv.slice(2);

@@ -77,9 +77,9 @@ for (let epoch = 0; epoch < (state.config.epochEnd ?? 0); epoch++) {
   const result = { train: getResult(state, 'epoch') };
   state = appendResult(state, result);
   console.log(formatEpochResult(state, result), isBest(state) ? '(best)' : '');
-  const saved = await saveCheckpoint(state, { model })();
+  const saved = await saveCheckpoint(state, { model });
   if (E.isLeft(saved)) throw new Error(saved.left.message);
-  const written = await saveResult(state)();
+  const written = await saveResult(state);
   if (E.isLeft(written)) throw new Error(written.left.message);
 }
 console.log(`w = ${params.w.toFixed(3)}, b = ${params.b.toFixed(3)} (truth: 3, -1)`);

@@ -15,7 +15,7 @@ if (path === undefined) {
   process.exit(2);
 }
 const at = async (epoch: number) => {
-  const r = await replayLog(path, { epoch })();
+  const r = await replayLog(path, { epoch });
   if (E.isLeft(r)) {
     process.stderr.write(`${r.left.message}\n`);
     process.exit(2);

@@ -74,7 +74,7 @@ const latestIndex = (projectRoot: string): number => {
 const final = async (projectRoot: string) => {
   const loaded = await loadCheckpointFile(
     join(runDir(projectRoot), 'checkpoints', 'latest.safetensors'),
-  )();
+  );
   if (E.isLeft(loaded)) throw new Error(loaded.left.message);
   const state = loaded.right.state as { rng: number[]; progress: { epoch: number; step: number } };
   const results = (

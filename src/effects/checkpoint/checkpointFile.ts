@@ -15,7 +15,6 @@
  */
 import * as zlib from 'node:zlib';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { isJson, type Json } from '../../state/Json.js';
 import {
   MAX_HEADER_BYTES,
@@ -256,17 +255,15 @@ export interface CheckpointFileOptions {
  * full disk is a `DiskFull` naming `path` (never a throw or an unhandled rejection). Resolves to
  * the path.
  */
-export const saveCheckpointFile =
-  (
-    path: string,
-    payload: CheckpointPayload,
-    options: CheckpointFileOptions = {},
-  ): TE.TaskEither<CheckpointError, string> =>
-  async () => {
-    const prepared = prepareCheckpoint(payload, path);
-    if (E.isLeft(prepared)) return prepared;
-    return writeFileAtomicWith(path, (handle) => writePrepared(handle, prepared.right), options)();
-  };
+export const saveCheckpointFile = async (
+  path: string,
+  payload: CheckpointPayload,
+  options: CheckpointFileOptions = {},
+): Promise<E.Either<CheckpointError, string>> => {
+  const prepared = prepareCheckpoint(payload, path);
+  if (E.isLeft(prepared)) return prepared;
+  return writeFileAtomicWith(path, (handle) => writePrepared(handle, prepared.right), options);
+};
 
 // ---------------------------------------------------------------- decode
 
@@ -527,30 +524,28 @@ const readChecksummed = async (
  *
  * @example
  * ```ts
- * const loaded = await loadCheckpointFile('runs/a/checkpoints/latest.safetensors')();
+ * const loaded = await loadCheckpointFile('runs/a/checkpoints/latest.safetensors');
  * if (E.isLeft(loaded)) console.error(loaded.left.message);
  * ```
  */
-export const loadCheckpointFile =
-  (
-    path: string,
-    options: Pick<CheckpointFileOptions, 'fs'> = {},
-  ): TE.TaskEither<CheckpointError, LoadedCheckpoint> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    let read: { bytes: Uint8Array; crc?: { at: number; crc: number } };
-    try {
-      read = await readChecksummed(fs, path);
-    } catch (cause) {
-      const e = fsError('read', path, cause);
-      return E.left(
-        e._tag === 'FileNotFound'
-          ? { _tag: 'CheckpointNotFound', path, message: `checkpoint ${path} does not exist` }
-          : e,
-      );
-    }
-    return decodeCheckpoint(read.bytes, path, read.crc);
-  };
+export const loadCheckpointFile = async (
+  path: string,
+  options: Pick<CheckpointFileOptions, 'fs'> = {},
+): Promise<E.Either<CheckpointError, LoadedCheckpoint>> => {
+  const fs = options.fs ?? nodeFs;
+  let read: { bytes: Uint8Array; crc?: { at: number; crc: number } };
+  try {
+    read = await readChecksummed(fs, path);
+  } catch (cause) {
+    const e = fsError('read', path, cause);
+    return E.left(
+      e._tag === 'FileNotFound'
+        ? { _tag: 'CheckpointNotFound', path, message: `checkpoint ${path} does not exist` }
+        : e,
+    );
+  }
+  return decodeCheckpoint(read.bytes, path, read.crc);
+};
 
 /** The progress a checkpoint's header says it holds (unverified: for ranking only). */
 export interface CheckpointProgress {

@@ -3,7 +3,6 @@
  * a checkpoint's (names, shapes, dtypes), checking all of them, and restoring them.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Dtype, TensorMap } from '../../state/formats/safetensors.js';
 import type {
   CheckpointError,
@@ -66,27 +65,25 @@ const thrownText = (cause: unknown): string =>
  * Collects the state dicts of named parts (calls each `stateDict()`); a part that throws is a
  * `PartStateFailed` naming it.
  */
-export const collectStateDicts =
-  (
-    parts: Readonly<Record<string, Stateful>>,
-    path = '<checkpoint>',
-  ): TE.TaskEither<CheckpointError, Record<string, StateDict>> =>
-  async () => {
-    const out: Record<string, StateDict> = {};
-    for (const [part, stateful] of Object.entries(parts)) {
-      try {
-        out[part] = await stateful.stateDict();
-      } catch (cause) {
-        return E.left({
-          _tag: 'PartStateFailed',
-          path,
-          part,
-          message: `cannot save ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
-        });
-      }
+export const collectStateDicts = async (
+  parts: Readonly<Record<string, Stateful>>,
+  path = '<checkpoint>',
+): Promise<E.Either<CheckpointError, Record<string, StateDict>>> => {
+  const out: Record<string, StateDict> = {};
+  for (const [part, stateful] of Object.entries(parts)) {
+    try {
+      out[part] = await stateful.stateDict();
+    } catch (cause) {
+      return E.left({
+        _tag: 'PartStateFailed',
+        path,
+        part,
+        message: `cannot save ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
+      });
     }
-    return E.right(out);
-  };
+  }
+  return E.right(out);
+};
 
 /** Options of {@link restoreParts}. */
 export interface RestorePartsOptions {
@@ -103,90 +100,86 @@ export interface RestorePartsOptions {
  * The error lists every tensor that differs (`model/dense/kernel: expected shape [4,16], got [4,8]`).
  * Use it as `findLatestValid`'s `check` to fall back past a checkpoint that does not fit.
  */
-export const checkParts =
-  (
-    parts: Readonly<Record<string, Stateful>>,
-    checkpoint: Pick<LoadedCheckpoint, 'path' | 'parts'>,
-  ): TE.TaskEither<CheckpointError, string[]> =>
-  async () => {
-    const { path } = checkpoint;
-    const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
-    for (const part of present) {
-      const stateful = parts[part] as Stateful;
-      const saved = checkpoint.parts[part] ?? {};
-      if (stateful.checkStateDict !== undefined) {
-        const own = stateful.checkStateDict(saved).map((message): PartProblem => ({
-          tensor: part,
-          problem: 'unexpected',
-          message: `${part}: ${message}`,
-        }));
-        if (own.length > 0)
-          return E.left({
-            _tag: 'CheckpointPartMismatch',
-            path,
-            part,
-            problems: own,
-            message: `checkpoint ${path} does not fit part ${part}:\n${own.map((p) => p.message).join('\n')}`,
-          });
-        continue;
-      }
-      let current: StateDict;
-      try {
-        current = await (parts[part] as Stateful).stateDict();
-      } catch (cause) {
-        return E.left({
-          _tag: 'PartStateFailed',
-          path,
-          part,
-          message: `cannot load ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
-        });
-      }
-      const problems = comparePart(
-        part,
-        current.tensors ?? {},
-        checkpoint.parts[part]?.tensors ?? {},
-      );
-      if (problems.length > 0)
+export const checkParts = async (
+  parts: Readonly<Record<string, Stateful>>,
+  checkpoint: Pick<LoadedCheckpoint, 'path' | 'parts'>,
+): Promise<E.Either<CheckpointError, string[]>> => {
+  const { path } = checkpoint;
+  const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
+  for (const part of present) {
+    const stateful = parts[part] as Stateful;
+    const saved = checkpoint.parts[part] ?? {};
+    if (stateful.checkStateDict !== undefined) {
+      const own = stateful.checkStateDict(saved).map((message): PartProblem => ({
+        tensor: part,
+        problem: 'unexpected',
+        message: `${part}: ${message}`,
+      }));
+      if (own.length > 0)
         return E.left({
           _tag: 'CheckpointPartMismatch',
           path,
           part,
-          problems,
-          message: `checkpoint ${path} does not fit part ${part}:\n${problems.map((p) => p.message).join('\n')}`,
+          problems: own,
+          message: `checkpoint ${path} does not fit part ${part}:\n${own.map((p) => p.message).join('\n')}`,
         });
+      continue;
     }
-    return E.right(present);
-  };
+    let current: StateDict;
+    try {
+      current = await (parts[part] as Stateful).stateDict();
+    } catch (cause) {
+      return E.left({
+        _tag: 'PartStateFailed',
+        path,
+        part,
+        message: `cannot load ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
+      });
+    }
+    const problems = comparePart(
+      part,
+      current.tensors ?? {},
+      checkpoint.parts[part]?.tensors ?? {},
+    );
+    if (problems.length > 0)
+      return E.left({
+        _tag: 'CheckpointPartMismatch',
+        path,
+        part,
+        problems,
+        message: `checkpoint ${path} does not fit part ${part}:\n${problems.map((p) => p.message).join('\n')}`,
+      });
+  }
+  return E.right(present);
+};
 
 /**
  * Gives each part that the checkpoint has a state for its `loadStateDict`. With `strict` (the
  * default) every part is first checked with {@link checkParts}, so a mismatch loads nothing. Parts
  * that the checkpoint does not have are left alone. Resolves to the names of the parts loaded.
  */
-export const restoreParts =
-  (
-    parts: Readonly<Record<string, Stateful>>,
-    checkpoint: Pick<LoadedCheckpoint, 'path' | 'parts'>,
-    options: RestorePartsOptions = {},
-  ): TE.TaskEither<CheckpointError, string[]> =>
-  async () => {
-    const { path } = checkpoint;
-    const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
-    if (options.strict ?? true) {
-      const checked = await checkParts(parts, checkpoint)();
-      if (E.isLeft(checked)) return checked;
+export const restoreParts = async (
+  parts: Readonly<Record<string, Stateful>>,
+  checkpoint: Pick<LoadedCheckpoint, 'path' | 'parts'>,
+  options: RestorePartsOptions = {},
+): Promise<E.Either<CheckpointError, string[]>> => {
+  const { path } = checkpoint;
+  const present = Object.keys(parts).filter((p) => Object.hasOwn(checkpoint.parts, p));
+  if (options.strict ?? true) {
+    const checked = await checkParts(parts, checkpoint);
+    if (E.isLeft(checked)) return checked;
+  }
+  for (const part of present) {
+    try {
+      await (parts[part] as Stateful).loadStateDict(checkpoint.parts[part] as StateDict);
+    } catch (cause) {
+      return E.left({
+        _tag: 'PartStateFailed',
+        path,
+        part,
+        message: `cannot load ${path}: ${part}.loadStateDict() threw: ${thrownText(cause)}`,
+      });
     }
-    for (const part of present) {
-      try {
-        await (parts[part] as Stateful).loadStateDict(checkpoint.parts[part] as StateDict);
-      } catch (cause) {
-        return E.left({
-          _tag: 'PartStateFailed',
-          path,
-          part,
-          message: `cannot load ${path}: ${part}.loadStateDict() threw: ${thrownText(cause)}`,
-        });
-      }
-    }
-    return E.right(present);
-  };
+  }
+  return E.right(present);
+};

@@ -5,7 +5,6 @@
  */
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import type { CheckpointPlan } from '../../state/runner/checkpointPlan.js';
 import {
   fsError,
@@ -69,51 +68,49 @@ export interface SavedCheckpoint {
  * @example
  * ```ts
  * const plan = planCheckpoint({ epoch: 9, saveInterval: 5, isBest: true });
- * const saved = await saveCheckpointFiles(dir, { state, parts: { model: sd } }, plan, { maxToKeep: 3 })();
+ * const saved = await saveCheckpointFiles(dir, { state, parts: { model: sd } }, plan, { maxToKeep: 3 });
  * ```
  */
-export const saveCheckpointFiles =
-  (
-    dir: string,
-    payload: CheckpointPayload,
-    plan: CheckpointPlan,
-    options: SaveCheckpointOptions = {},
-  ): TE.TaskEither<CheckpointError, SavedCheckpoint> =>
-  async () => {
-    const latest = checkpointPath(dir, 'latest');
-    const others = [...new Set(plan)]
-      .filter((n) => n !== 'latest')
-      .map((n) => checkpointPath(dir, n));
-    const paths = [latest, ...others];
-    if (options.isMainProcess === false) return E.right({ written: false, paths, removed: [] });
-    const saved = await saveCheckpointFile(latest, payload, options)();
-    if (E.isLeft(saved)) return saved;
-    for (const target of others) {
-      const linked = await linkOrCopyAtomic(latest, target, options)();
-      if (E.isLeft(linked)) return linked;
-    }
-    const maxToKeep = options.maxToKeep ?? 0;
-    if (maxToKeep <= 0) return E.right({ written: true, paths, removed: [] });
-    const fs = options.fs ?? nodeFs;
-    const names = await tryFs('list', dir, () => fs.readdir(dir));
-    if (E.isLeft(names)) return names;
-    const epochs = names.right
-      .map((n) => ({ n, m: EPOCH_RE.exec(n) }))
-      .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
-      .sort((a, b) => Number(b.m[1]) - Number(a.m[1]));
-    const removed: string[] = [];
-    for (const { n } of epochs.slice(maxToKeep)) {
-      const file = path.join(dir, n);
-      const gone = await tryFs('remove', file, () => fs.unlink(file));
-      if (E.isLeft(gone) && gone.left._tag !== 'FileNotFound') return gone;
-      removed.push(file);
-    }
-    if (removed.length > 0 && (options.fsync ?? true)) {
-      const synced = await tryFs('fsync', dir, () => fsyncDir(fs, dir));
-      if (E.isLeft(synced)) return synced;
-    }
-    return E.right({ written: true, paths, removed });
-  };
+export const saveCheckpointFiles = async (
+  dir: string,
+  payload: CheckpointPayload,
+  plan: CheckpointPlan,
+  options: SaveCheckpointOptions = {},
+): Promise<E.Either<CheckpointError, SavedCheckpoint>> => {
+  const latest = checkpointPath(dir, 'latest');
+  const others = [...new Set(plan)]
+    .filter((n) => n !== 'latest')
+    .map((n) => checkpointPath(dir, n));
+  const paths = [latest, ...others];
+  if (options.isMainProcess === false) return E.right({ written: false, paths, removed: [] });
+  const saved = await saveCheckpointFile(latest, payload, options);
+  if (E.isLeft(saved)) return saved;
+  for (const target of others) {
+    const linked = await linkOrCopyAtomic(latest, target, options);
+    if (E.isLeft(linked)) return linked;
+  }
+  const maxToKeep = options.maxToKeep ?? 0;
+  if (maxToKeep <= 0) return E.right({ written: true, paths, removed: [] });
+  const fs = options.fs ?? nodeFs;
+  const names = await tryFs('list', dir, () => fs.readdir(dir));
+  if (E.isLeft(names)) return names;
+  const epochs = names.right
+    .map((n) => ({ n, m: EPOCH_RE.exec(n) }))
+    .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
+    .sort((a, b) => Number(b.m[1]) - Number(a.m[1]));
+  const removed: string[] = [];
+  for (const { n } of epochs.slice(maxToKeep)) {
+    const file = path.join(dir, n);
+    const gone = await tryFs('remove', file, () => fs.unlink(file));
+    if (E.isLeft(gone) && gone.left._tag !== 'FileNotFound') return gone;
+    removed.push(file);
+  }
+  if (removed.length > 0 && (options.fsync ?? true)) {
+    const synced = await tryFs('fsync', dir, () => fsyncDir(fs, dir));
+    if (E.isLeft(synced)) return synced;
+  }
+  return E.right({ written: true, paths, removed });
+};
 
 /** A checkpoint file in a folder, as listed (not yet verified). */
 export interface CheckpointEntry {
@@ -140,51 +137,49 @@ const KIND_RANK: Readonly<Record<CheckpointEntry['kind'], number>> = {
  * by modification time, then `latest`, `epoch-N` (highest N first), `best`, others. A missing
  * folder has none.
  */
-export const listCheckpoints =
-  (
-    dir: string,
-    options: Pick<CheckpointFileOptions, 'fs'> = {},
-  ): TE.TaskEither<FsError, CheckpointEntry[]> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    const listed = await listDir(fs, dir);
-    if (E.isLeft(listed)) return listed;
-    const names = listed.right ?? [];
-    const entries: CheckpointEntry[] = [];
-    for (const file of names) {
-      if (!file.endsWith(CHECKPOINT_EXT) || file.startsWith('.')) continue;
-      const full = path.join(dir, file);
-      let st: Awaited<ReturnType<typeof fs.stat>>;
-      try {
-        st = await fs.stat(full);
-      } catch (cause) {
-        const e = fsError('stat', full, cause);
-        if (e._tag === 'FileNotFound') continue;
-        return E.left(e);
-      }
-      if (!st.isFile()) continue;
-      const name = file.slice(0, -CHECKPOINT_EXT.length);
-      const m = EPOCH_RE.exec(file);
-      const kind = name === 'latest' ? 'latest' : name === 'best' ? 'best' : m ? 'epoch' : 'other';
-      entries.push({
-        name,
-        path: full,
-        kind,
-        epoch: m ? Number(m[1]) : null,
-        mtimeMs: st.mtimeMs,
-        size: st.size,
-        ino: st.ino,
-      });
+export const listCheckpoints = async (
+  dir: string,
+  options: Pick<CheckpointFileOptions, 'fs'> = {},
+): Promise<E.Either<FsError, CheckpointEntry[]>> => {
+  const fs = options.fs ?? nodeFs;
+  const listed = await listDir(fs, dir);
+  if (E.isLeft(listed)) return listed;
+  const names = listed.right ?? [];
+  const entries: CheckpointEntry[] = [];
+  for (const file of names) {
+    if (!file.endsWith(CHECKPOINT_EXT) || file.startsWith('.')) continue;
+    const full = path.join(dir, file);
+    let st: Awaited<ReturnType<typeof fs.stat>>;
+    try {
+      st = await fs.stat(full);
+    } catch (cause) {
+      const e = fsError('stat', full, cause);
+      if (e._tag === 'FileNotFound') continue;
+      return E.left(e);
     }
-    entries.sort(
-      (a, b) =>
-        b.mtimeMs - a.mtimeMs ||
-        KIND_RANK[a.kind] - KIND_RANK[b.kind] ||
-        (b.epoch ?? 0) - (a.epoch ?? 0) ||
-        (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
-    );
-    return E.right(entries);
-  };
+    if (!st.isFile()) continue;
+    const name = file.slice(0, -CHECKPOINT_EXT.length);
+    const m = EPOCH_RE.exec(file);
+    const kind = name === 'latest' ? 'latest' : name === 'best' ? 'best' : m ? 'epoch' : 'other';
+    entries.push({
+      name,
+      path: full,
+      kind,
+      epoch: m ? Number(m[1]) : null,
+      mtimeMs: st.mtimeMs,
+      size: st.size,
+      ino: st.ino,
+    });
+  }
+  entries.sort(
+    (a, b) =>
+      b.mtimeMs - a.mtimeMs ||
+      KIND_RANK[a.kind] - KIND_RANK[b.kind] ||
+      (b.epoch ?? 0) - (a.epoch ?? 0) ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
+  return E.right(entries);
+};
 
 /** A checkpoint that {@link findLatestValid} skipped, and why. */
 export interface CheckpointSkipped {
@@ -219,7 +214,7 @@ export interface FindLatestValidOptions extends Pick<CheckpointFileOptions, 'fs'
    * A further check of a checkpoint that loaded and verified, e.g. `(c) => checkParts(parts, c)`
    * so that a checkpoint whose tensors do not fit the model is skipped too.
    */
-  readonly check?: (loaded: LoadedCheckpoint) => TE.TaskEither<CheckpointError, unknown>;
+  readonly check?: (loaded: LoadedCheckpoint) => Promise<E.Either<CheckpointError, unknown>>;
 }
 
 /**
@@ -231,71 +226,72 @@ export interface FindLatestValidOptions extends Pick<CheckpointFileOptions, 'fs'
  *
  * @example
  * ```ts
- * const found = await findLatestValid('runs/a/checkpoints')();
+ * const found = await findLatestValid('runs/a/checkpoints');
  * if (E.isRight(found)) for (const w of found.right.skipped) logger.warn(w.message);
  * ```
  */
-export const findLatestValid =
-  (dir: string, options: FindLatestValidOptions = {}): TE.TaskEither<FsError, LatestValid> =>
-  async () => {
-    const listed = await listCheckpoints(dir, options)();
-    if (E.isLeft(listed)) return listed;
-    const ranked = await Promise.all(
-      listed.right.map(async (entry) => ({
-        entry,
-        progress: await peekCheckpointProgress(entry.path, options),
-      })),
-    );
-    // Unreadable headers first, so each damaged file is tried and named in a warning; then the
-    // most progress first.
-    const unknown = Number.MAX_SAFE_INTEGER;
-    ranked.sort(
-      (a, b) =>
-        (b.progress?.step ?? unknown) - (a.progress?.step ?? unknown) ||
-        (b.progress?.epoch ?? unknown) - (a.progress?.epoch ?? unknown) ||
-        b.entry.mtimeMs - a.entry.mtimeMs ||
-        KIND_RANK[a.entry.kind] - KIND_RANK[b.entry.kind] ||
-        (b.entry.epoch ?? 0) - (a.entry.epoch ?? 0),
-    );
-    const skipped: CheckpointSkipped[] = [];
-    const bad = new Map<number, CheckpointError>();
-    for (const { entry } of ranked) {
-      const known = entry.ino > 0 ? bad.get(entry.ino) : undefined;
-      const loaded: E.Either<CheckpointError, LoadedCheckpoint> =
-        known === undefined ? await loadCheckpointFile(entry.path, options)() : E.left(known);
-      let checked = loaded;
-      if (E.isRight(loaded) && options.check !== undefined) {
-        const ok = await options.check(loaded.right)();
-        if (E.isLeft(ok)) checked = ok;
-      }
-      if (E.isRight(checked)) {
-        const passedOver = ranked
-          .filter(
-            (r) =>
-              r.entry.ino !== entry.ino &&
-              r.entry.mtimeMs > entry.mtimeMs &&
-              !skipped.some((s) => s.path === r.entry.path),
-          )
-          .map((r) => ({
-            path: r.entry.path,
-            epoch: r.progress?.epoch ?? null,
-            step: r.progress?.step ?? null,
-            mtimeMs: r.entry.mtimeMs,
-          }));
-        return E.right({ checkpoint: checked.right, skipped, passedOver });
-      }
-      const reason = checked.left;
-      if (reason._tag === 'CheckpointNotFound') continue;
-      if (entry.ino > 0) bad.set(entry.ino, reason);
-      skipped.push({
-        _tag: 'CheckpointSkipped',
-        path: entry.path,
-        reason,
-        message: `checkpoint ${entry.path}: ${reason.message}`,
-      });
+export const findLatestValid = async (
+  dir: string,
+  options: FindLatestValidOptions = {},
+): Promise<E.Either<FsError, LatestValid>> => {
+  const listed = await listCheckpoints(dir, options);
+  if (E.isLeft(listed)) return listed;
+  const ranked = await Promise.all(
+    listed.right.map(async (entry) => ({
+      entry,
+      progress: await peekCheckpointProgress(entry.path, options),
+    })),
+  );
+  // Unreadable headers first, so each damaged file is tried and named in a warning; then the
+  // most progress first.
+  const unknown = Number.MAX_SAFE_INTEGER;
+  ranked.sort(
+    (a, b) =>
+      (b.progress?.step ?? unknown) - (a.progress?.step ?? unknown) ||
+      (b.progress?.epoch ?? unknown) - (a.progress?.epoch ?? unknown) ||
+      b.entry.mtimeMs - a.entry.mtimeMs ||
+      KIND_RANK[a.entry.kind] - KIND_RANK[b.entry.kind] ||
+      (b.entry.epoch ?? 0) - (a.entry.epoch ?? 0),
+  );
+  const skipped: CheckpointSkipped[] = [];
+  const bad = new Map<number, CheckpointError>();
+  for (const { entry } of ranked) {
+    const known = entry.ino > 0 ? bad.get(entry.ino) : undefined;
+    const loaded: E.Either<CheckpointError, LoadedCheckpoint> =
+      known === undefined ? await loadCheckpointFile(entry.path, options) : E.left(known);
+    let checked = loaded;
+    if (E.isRight(loaded) && options.check !== undefined) {
+      const ok = await options.check(loaded.right);
+      if (E.isLeft(ok)) checked = ok;
     }
-    return E.right({ checkpoint: null, skipped, passedOver: [] });
-  };
+    if (E.isRight(checked)) {
+      const passedOver = ranked
+        .filter(
+          (r) =>
+            r.entry.ino !== entry.ino &&
+            r.entry.mtimeMs > entry.mtimeMs &&
+            !skipped.some((s) => s.path === r.entry.path),
+        )
+        .map((r) => ({
+          path: r.entry.path,
+          epoch: r.progress?.epoch ?? null,
+          step: r.progress?.step ?? null,
+          mtimeMs: r.entry.mtimeMs,
+        }));
+      return E.right({ checkpoint: checked.right, skipped, passedOver });
+    }
+    const reason = checked.left;
+    if (reason._tag === 'CheckpointNotFound') continue;
+    if (entry.ino > 0) bad.set(entry.ino, reason);
+    skipped.push({
+      _tag: 'CheckpointSkipped',
+      path: entry.path,
+      reason,
+      message: `checkpoint ${entry.path}: ${reason.message}`,
+    });
+  }
+  return E.right({ checkpoint: null, skipped, passedOver: [] });
+};
 
 /** What {@link checkDir} may do when the folder is not empty. */
 export type CheckDirAction = 'warn' | 'raise' | 'ignore';
@@ -325,29 +321,27 @@ export interface CheckDirResult {
  * it is not, `warn` returns a `DirNotEmpty` warning, `raise` a `DirNotEmpty` error, `ignore`
  * nothing.
  */
-export const checkDir =
-  (
-    dir: string,
-    action: CheckDirAction = 'warn',
-    options: Pick<CheckpointFileOptions, 'fs'> = {},
-  ): TE.TaskEither<DirNotEmpty | InvalidCheckDirAction | FsError, CheckDirResult> =>
-  async () => {
-    const given = action as string;
-    if (given !== 'warn' && given !== 'raise' && given !== 'ignore')
-      return E.left({
-        _tag: 'InvalidCheckDirAction',
-        action: given,
-        message: `checkDir: action should be one of warn, raise or ignore, but got ${JSON.stringify(given)}`,
-      });
-    const listed = await listDir(options.fs ?? nodeFs, dir);
-    if (E.isLeft(listed)) return listed;
-    const names = listed.right ?? [];
-    if (names.length === 0) return E.right({ empty: true, warnings: [] });
-    const notEmpty: DirNotEmpty = {
-      _tag: 'DirNotEmpty',
-      path: dir,
-      message: `Directory ${dir} is not empty; choose another dir or projectRoot, or resume with autoResume`,
-    };
-    if (action === 'raise') return E.left(notEmpty);
-    return E.right({ empty: false, warnings: action === 'warn' ? [notEmpty] : [] });
+export const checkDir = async (
+  dir: string,
+  action: CheckDirAction = 'warn',
+  options: Pick<CheckpointFileOptions, 'fs'> = {},
+): Promise<E.Either<DirNotEmpty | InvalidCheckDirAction | FsError, CheckDirResult>> => {
+  const given = action as string;
+  if (given !== 'warn' && given !== 'raise' && given !== 'ignore')
+    return E.left({
+      _tag: 'InvalidCheckDirAction',
+      action: given,
+      message: `checkDir: action should be one of warn, raise or ignore, but got ${JSON.stringify(given)}`,
+    });
+  const listed = await listDir(options.fs ?? nodeFs, dir);
+  if (E.isLeft(listed)) return listed;
+  const names = listed.right ?? [];
+  if (names.length === 0) return E.right({ empty: true, warnings: [] });
+  const notEmpty: DirNotEmpty = {
+    _tag: 'DirNotEmpty',
+    path: dir,
+    message: `Directory ${dir} is not empty; choose another dir or projectRoot, or resume with autoResume`,
   };
+  if (action === 'raise') return E.left(notEmpty);
+  return E.right({ empty: false, warnings: action === 'warn' ? [notEmpty] : [] });
+};

@@ -197,7 +197,7 @@ export const openMetricsFiles = (dir: string): MetricsFiles => {
   const rebuild = async (rows: readonly MetricsRow[]): Promise<E.Either<FsError, void>> => {
     const built = metricsCsv(rows);
     columns = built.columns;
-    const r = await writeFileAtomic(csv, built.text)();
+    const r = await writeFileAtomic(csv, built.text);
     return E.map(() => undefined)(r);
   };
   return {
@@ -240,7 +240,7 @@ export const openMetricsFiles = (dir: string): MetricsFiles => {
       const kept = rows.filter((r) => r.step < from);
       if (kept.length === rows.length && existsSync(csv)) return E.right(0);
       const text = kept.map((r) => `${JSON.stringify(r)}\n`).join('');
-      const w = await writeFileAtomic(jsonl, text)();
+      const w = await writeFileAtomic(jsonl, text);
       if (E.isLeft(w)) return w;
       const c = await rebuild(kept);
       return E.map(() => rows.length - kept.length)(c);

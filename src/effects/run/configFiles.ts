@@ -3,7 +3,6 @@
  * save / load, unwrap.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Config } from '../../state/config/Config.js';
 import {
   fromJsons,
@@ -34,40 +33,36 @@ export interface ConfigFileInvalid {
   readonly message: string;
 }
 
-const writeConfig =
-  (
-    state: RunnerState,
-    file: string,
-    text: (c: Config) => string,
-    options: RunWriteOptions,
-  ): TE.TaskEither<FsError, string> =>
-  async () =>
-    writeFileAtomic(file, text(state.config), {
-      isMainProcess: options.allProcesses === true || isMainProcess(state),
-    })();
+const writeConfig = async (
+  state: RunnerState,
+  file: string,
+  text: (c: Config) => string,
+  options: RunWriteOptions,
+): Promise<E.Either<FsError, string>> =>
+  writeFileAtomic(file, text(state.config), {
+    isMainProcess: options.allProcesses === true || isMainProcess(state),
+  });
 
-const readConfig =
-  (
-    file: string,
-    parse: (text: string) => E.Either<ConfigTextError, Config>,
-    context: StateContext,
-  ): TE.TaskEither<ConfigFileInvalid, RunnerState> =>
-  async () => {
-    const read = await readText(file);
-    if (E.isLeft(read)) {
-      return E.left({ _tag: 'ConfigFileInvalid', path: file, error: null, message: read.left });
-    }
-    const text = read.right;
-    return E.bimap(
-      (error: ConfigTextError): ConfigFileInvalid => ({
-        _tag: 'ConfigFileInvalid',
-        path: file,
-        error,
-        message: `${file}: ${error.message.includes('\n') ? `\n${error.message}` : error.message}`,
-      }),
-      (config: Config) => initialState(config, context),
-    )(parse(text));
-  };
+const readConfig = async (
+  file: string,
+  parse: (text: string) => E.Either<ConfigTextError, Config>,
+  context: StateContext,
+): Promise<E.Either<ConfigFileInvalid, RunnerState>> => {
+  const read = await readText(file);
+  if (E.isLeft(read)) {
+    return E.left({ _tag: 'ConfigFileInvalid', path: file, error: null, message: read.left });
+  }
+  const text = read.right;
+  return E.bimap(
+    (error: ConfigTextError): ConfigFileInvalid => ({
+      _tag: 'ConfigFileInvalid',
+      path: file,
+      error,
+      message: `${file}: ${error.message.includes('\n') ? `\n${error.message}` : error.message}`,
+    }),
+    (config: Config) => initialState(config, context),
+  )(parse(text));
+};
 
 /** The spec's json: the run's config as a JSON file (main process only unless `allProcesses`). */
 export const json = (state: RunnerState, file: string, options: RunWriteOptions = {}) =>
@@ -94,7 +89,7 @@ export const save = (
   value: Json,
   file: string,
   options: RunWriteOptions = {},
-): TE.TaskEither<FsError, string> =>
+): Promise<E.Either<FsError, string>> =>
   writeFileAtomic(
     file,
     /\.ya?ml$/i.test(file) ? stringifyYaml(value) : `${JSON.stringify(value, null, 2)}\n`,
@@ -111,19 +106,17 @@ export interface LoadFileError {
 }
 
 /** The spec's load: reads a JSON or YAML file (by extension) into a plain value. */
-export const load =
-  (file: string): TE.TaskEither<LoadFileError, unknown> =>
-  async () => {
-    const read = await readText(file);
-    if (E.isLeft(read)) return E.left({ _tag: 'LoadFileError', path: file, message: read.left });
-    const text = read.right;
-    const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
-    return E.mapLeft((e: { message: string }) => ({
-      _tag: 'LoadFileError' as const,
-      path: file,
-      message: `${file}: ${e.message}`,
-    }))(parsed);
-  };
+export const load = async (file: string): Promise<E.Either<LoadFileError, unknown>> => {
+  const read = await readText(file);
+  if (E.isLeft(read)) return E.left({ _tag: 'LoadFileError', path: file, message: read.left });
+  const text = read.right;
+  const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
+  return E.mapLeft((e: { message: string }) => ({
+    _tag: 'LoadFileError' as const,
+    path: file,
+    message: `${file}: ${e.message}`,
+  }))(parsed);
+};
 
 /** The spec's unwrap: the model inside a wrapper. tfjs models are not wrapped: the identity. */
 export const unwrap = <M>(model: M): M => model;

@@ -19,7 +19,6 @@
  * `maxMs` (100 ms) before a later one.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { existsSync } from 'node:fs';
 import { type Action } from '../../reducers/actions.js';
 import { isJson, type Json } from '../../state/Json.js';
@@ -72,8 +71,8 @@ export interface HistoryWriter {
   /** Writes what is buffered; the first failed append, if any. */
   readonly flush: () => E.Either<FsError | JsonlInvalidValue, void>;
   /** Writes what is buffered and fsyncs. */
-  readonly sync: () => TE.TaskEither<FsError | JsonlInvalidValue, void>;
-  readonly close: () => TE.TaskEither<FsError | JsonlInvalidValue, void>;
+  readonly sync: () => Promise<E.Either<FsError | JsonlInvalidValue, void>>;
+  readonly close: () => Promise<E.Either<FsError | JsonlInvalidValue, void>>;
 }
 
 /** What opening the log found: the writer, and a torn last line (from a crash) it cut off. */
@@ -150,7 +149,7 @@ const snapshotLine = (count: number, state: RunnerState): string =>
 
 /** Counts the actions of an existing log, reading only its tail from the last snapshot. */
 const countActions = async (path: string): Promise<E.Either<FsError | JsonlCorrupt, number>> => {
-  const at = await findLastLine(path, ['{"actions":', '{"snapshot":'])();
+  const at = await findLastLine(path, ['{"actions":', '{"snapshot":']);
   if (E.isLeft(at)) return at;
   let count = 0;
   let bad: JsonlCorrupt | undefined;
@@ -186,7 +185,7 @@ const countActions = async (path: string): Promise<E.Either<FsError | JsonlCorru
       return true;
     },
     at.right ?? 0,
-  )();
+  );
   if (E.isLeft(scanned)) return scanned;
   return bad === undefined ? E.right(count) : E.left(bad);
 };
@@ -199,104 +198,102 @@ const countActions = async (path: string): Promise<E.Either<FsError | JsonlCorru
  * checkpoint, so the snapshot is the state the run resumes from. Action numbers count every
  * action written over every start of the run.
  */
-export const openHistory =
-  (
-    path: string,
-    initial: RunnerState,
-    options: HistoryOptions = {},
-  ): TE.TaskEither<FsError | JsonlCorrupt | JsonlInvalidValue, OpenedHistory> =>
-  async () => {
-    const every = Math.max(1, options.snapshotEvery ?? 1000);
-    const opened = await openLineAppender(path, {
-      ...options.batch,
-      fsync: options.fsync ?? { every: 100_000 },
-    })();
-    if (E.isLeft(opened)) return opened;
-    const { appender, size, warnings } = opened.right;
-    let count = 0;
-    if (size > 0 && existsSync(path)) {
-      const counted = await countActions(path);
-      if (E.isLeft(counted)) {
-        appender.close();
-        return counted;
+export const openHistory = async (
+  path: string,
+  initial: RunnerState,
+  options: HistoryOptions = {},
+): Promise<E.Either<FsError | JsonlCorrupt | JsonlInvalidValue, OpenedHistory>> => {
+  const every = Math.max(1, options.snapshotEvery ?? 1000);
+  const opened = await openLineAppender(path, {
+    ...options.batch,
+    fsync: options.fsync ?? { every: 100_000 },
+  });
+  if (E.isLeft(opened)) return opened;
+  const { appender, size, warnings } = opened.right;
+  let count = 0;
+  if (size > 0 && existsSync(path)) {
+    const counted = await countActions(path);
+    if (E.isLeft(counted)) {
+      appender.close();
+      return counted;
+    }
+    count = counted.right;
+  } else appender.push(JSON.stringify({ danlingLog: LOG_SCHEMA }));
+  appender.push(snapshotLine(count, initial));
+  const first = appender.flush();
+  if (E.isLeft(first)) return first;
+  let invalidValue: JsonlInvalidValue | undefined;
+  // Results entries at positions >= dirtyFrom changed since the last snapshot; `full` when
+  // something other than appendResult replaced them (a restore).
+  let lastResults = initial.results;
+  let dirtyFrom = initial.results.entries.size;
+  let full = false;
+  const writer: HistoryWriter = {
+    path,
+    count: () => count,
+    append: (action, after) => {
+      const line = actionLine(action);
+      if (line === undefined) {
+        invalidValue ??= {
+          _tag: 'JsonlInvalidValue',
+          path,
+          message: `cannot append to ${path}: the ${action.type} action is not JSON data (NaN, Infinity, -0, undefined or a class instance); build actions with the \`actions\` creators`,
+        };
+        return;
       }
-      count = counted.right;
-    } else appender.push(JSON.stringify({ danlingLog: LOG_SCHEMA }));
-    appender.push(snapshotLine(count, initial));
-    const first = appender.flush();
-    if (E.isLeft(first)) return first;
-    let invalidValue: JsonlInvalidValue | undefined;
-    // Results entries at positions >= dirtyFrom changed since the last snapshot; `full` when
-    // something other than appendResult replaced them (a restore).
-    let lastResults = initial.results;
-    let dirtyFrom = initial.results.entries.size;
-    let full = false;
-    const writer: HistoryWriter = {
-      path,
-      count: () => count,
-      append: (action, after) => {
-        const line = actionLine(action);
-        if (line === undefined) {
-          invalidValue ??= {
-            _tag: 'JsonlInvalidValue',
-            path,
-            message: `cannot append to ${path}: the ${action.type} action is not JSON data (NaN, Infinity, -0, undefined or a class instance); build actions with the \`actions\` creators`,
-          };
-          return;
-        }
-        count += 1;
-        appender.push(line);
-        if (after.results !== lastResults) {
-          if (action.type === 'appendResult') {
-            const at = action.index ?? after.progress.epoch;
-            const pos = intMapGet(after.results.positions, at) ?? 0;
-            if (pos < dirtyFrom) dirtyFrom = pos;
-          } else full = true;
-          lastResults = after.results;
-        }
-        if (count % every === 0) {
-          if (full) appender.push(snapshotLine(count, after));
-          else {
-            const entries = after.results.entries;
-            const add: ResultEntry[] = [];
-            for (let i = dirtyFrom; i < entries.size; i++) {
-              const e = get(entries, i);
-              if (e !== undefined) add.push(e);
-            }
-            appender.push(
-              JSON.stringify({
-                actions: count,
-                snapshot: smallState(after),
-                results: { from: dirtyFrom, add },
-              }),
-            );
+      count += 1;
+      appender.push(line);
+      if (after.results !== lastResults) {
+        if (action.type === 'appendResult') {
+          const at = action.index ?? after.progress.epoch;
+          const pos = intMapGet(after.results.positions, at) ?? 0;
+          if (pos < dirtyFrom) dirtyFrom = pos;
+        } else full = true;
+        lastResults = after.results;
+      }
+      if (count % every === 0) {
+        if (full) appender.push(snapshotLine(count, after));
+        else {
+          const entries = after.results.entries;
+          const add: ResultEntry[] = [];
+          for (let i = dirtyFrom; i < entries.size; i++) {
+            const e = get(entries, i);
+            if (e !== undefined) add.push(e);
           }
-          full = false;
-          dirtyFrom = after.results.entries.size;
+          appender.push(
+            JSON.stringify({
+              actions: count,
+              snapshot: smallState(after),
+              results: { from: dirtyFrom, add },
+            }),
+          );
         }
-      },
-      flush: () => {
-        const r = appender.flush();
-        if (E.isLeft(r)) return r;
-        return invalidValue === undefined ? E.right(undefined) : E.left(invalidValue);
-      },
-      sync: () => () => {
-        const r = appender.sync();
-        if (E.isLeft(r)) return Promise.resolve(r);
-        return Promise.resolve(
-          invalidValue === undefined ? E.right(undefined) : E.left(invalidValue),
-        );
-      },
-      close: () => () => {
-        const r = appender.close();
-        if (E.isLeft(r)) return Promise.resolve(r);
-        return Promise.resolve(
-          invalidValue === undefined ? E.right(undefined) : E.left(invalidValue),
-        );
-      },
-    };
-    return E.right({ writer, warnings });
+        full = false;
+        dirtyFrom = after.results.entries.size;
+      }
+    },
+    flush: () => {
+      const r = appender.flush();
+      if (E.isLeft(r)) return r;
+      return invalidValue === undefined ? E.right(undefined) : E.left(invalidValue);
+    },
+    sync: () => {
+      const r = appender.sync();
+      if (E.isLeft(r)) return Promise.resolve(r);
+      return Promise.resolve(
+        invalidValue === undefined ? E.right(undefined) : E.left(invalidValue),
+      );
+    },
+    close: () => {
+      const r = appender.close();
+      if (E.isLeft(r)) return Promise.resolve(r);
+      return Promise.resolve(
+        invalidValue === undefined ? E.right(undefined) : E.left(invalidValue),
+      );
+    },
   };
+  return E.right({ writer, warnings });
+};
 
 export {
   LOG_SCHEMA,

@@ -4,7 +4,6 @@
  */
 import { join, relative } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Json } from '../../state/Json.js';
 import { type RunnerState } from '../../state/runner/RunnerState.js';
 import {
@@ -39,52 +38,53 @@ export interface RunWriteOptions {
  * (NaN and the infinities as strings). Returns the paths written (or, on a non-main rank, that
  * would have been).
  */
-export const saveResult =
-  (state: RunnerState, options: RunWriteOptions = {}): TE.TaskEither<FsError, readonly string[]> =>
-  async () => {
-    const folder = dir(state);
-    const paths = [join(folder, 'results.json'), join(folder, 'latest.json')];
-    const bestPosition = state.best.position;
-    const best =
-      (isBest(state) && state.results.entries.size > 0) ||
-      (options.bestAlways === true && bestPosition !== null);
-    if (best) paths.push(join(folder, 'best.json'));
-    const main = options.allProcesses === true || isMainProcess(state);
-    if (!main) return E.right(paths);
-    const head = { name: name(state), id: id(state), timestamp: state.timestamp };
-    const all: Record<string, Json> = {};
-    for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;
-    const r1 = await writeJsonAtomic(paths[0] ?? '', { ...head, results: all }, { indent: 4 })();
-    if (E.isLeft(r1)) return r1;
-    const ckptDir = relative(folder, checkpointDir(state)) || '.';
-    const body = (alias: 'latest' | 'best'): Json => {
-      const stored =
-        alias === 'best' && bestPosition !== null
-          ? get(state.results.entries, bestPosition)
-          : latestEntry(state.results);
-      return stored === undefined
-        ? head
-        : {
-            ...head,
-            ...stored.result,
-            index: stored.index,
-            epoch: stored.index,
-            score: {
-              split: state.best.split,
-              name: state.config.scoreName,
-              mode: scoreMode(state),
-              value: encodeMetric(
-                scoreOf(stored.result, state.best.split, state.config.scoreName) ?? Number.NaN,
-              ),
-            },
-            checkpoint: join(ckptDir, `${alias}${CHECKPOINT_EXT}`),
-          };
-    };
-    const r2 = await writeJsonAtomic(paths[1] ?? '', body('latest'), { indent: 4 })();
-    if (E.isLeft(r2)) return r2;
-    if (best) {
-      const r3 = await writeJsonAtomic(paths[2] ?? '', body('best'), { indent: 4 })();
-      if (E.isLeft(r3)) return r3;
-    }
-    return E.right(paths);
+export const saveResult = async (
+  state: RunnerState,
+  options: RunWriteOptions = {},
+): Promise<E.Either<FsError, readonly string[]>> => {
+  const folder = dir(state);
+  const paths = [join(folder, 'results.json'), join(folder, 'latest.json')];
+  const bestPosition = state.best.position;
+  const best =
+    (isBest(state) && state.results.entries.size > 0) ||
+    (options.bestAlways === true && bestPosition !== null);
+  if (best) paths.push(join(folder, 'best.json'));
+  const main = options.allProcesses === true || isMainProcess(state);
+  if (!main) return E.right(paths);
+  const head = { name: name(state), id: id(state), timestamp: state.timestamp };
+  const all: Record<string, Json> = {};
+  for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;
+  const r1 = await writeJsonAtomic(paths[0] ?? '', { ...head, results: all }, { indent: 4 });
+  if (E.isLeft(r1)) return r1;
+  const ckptDir = relative(folder, checkpointDir(state)) || '.';
+  const body = (alias: 'latest' | 'best'): Json => {
+    const stored =
+      alias === 'best' && bestPosition !== null
+        ? get(state.results.entries, bestPosition)
+        : latestEntry(state.results);
+    return stored === undefined
+      ? head
+      : {
+          ...head,
+          ...stored.result,
+          index: stored.index,
+          epoch: stored.index,
+          score: {
+            split: state.best.split,
+            name: state.config.scoreName,
+            mode: scoreMode(state),
+            value: encodeMetric(
+              scoreOf(stored.result, state.best.split, state.config.scoreName) ?? Number.NaN,
+            ),
+          },
+          checkpoint: join(ckptDir, `${alias}${CHECKPOINT_EXT}`),
+        };
   };
+  const r2 = await writeJsonAtomic(paths[1] ?? '', body('latest'), { indent: 4 });
+  if (E.isLeft(r2)) return r2;
+  if (best) {
+    const r3 = await writeJsonAtomic(paths[2] ?? '', body('best'), { indent: 4 });
+    if (E.isLeft(r3)) return r3;
+  }
+  return E.right(paths);
+};

@@ -1,12 +1,11 @@
 /**
  * The spec's IO members over the runner state: saveCheckpoint, loadCheckpoint, fromCheckpoint,
  * loadPretrained, saveResult, and the config files json / fromJson / yaml / fromYaml. Each
- * returns a TaskEither whose error names the file and the fix; nothing throws.
+ * returns a Promise<Either> whose error names the file and the fix; nothing throws.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { restore, setTimestamp, tryMergeConfig } from '../../reducers/reducers.js';
 import type { Config } from '../../state/config/Config.js';
 import { parseYaml } from '../../state/config/configText.js';
@@ -65,34 +64,32 @@ export interface SaveCheckpointRunOptions {
  * state dict. On a non-main rank nothing is written and the paths it would have written are
  * returned (`written: false`).
  */
-export const saveCheckpoint =
-  (
-    state: RunnerState,
-    parts: Parts = {},
-    options: SaveCheckpointRunOptions = {},
-  ): TE.TaskEither<CheckpointError, SavedCheckpoint> =>
-  async () => {
-    const plan = planCheckpoint({
-      epoch: state.progress.epoch,
-      saveInterval: state.config.saveInterval,
-      isBest: isBest(state),
-    });
-    const main = isMainProcess(state);
-    const dicts = main ? await collectStateDicts(parts)() : E.right({});
-    if (E.isLeft(dicts)) return dicts;
-    return saveCheckpointFiles(
-      checkpointDir(state),
-      { state: persistState(state) as unknown as Json, parts: dicts.right },
-      plan,
-      {
-        isMainProcess: main,
-        ...((options.maxToKeep ?? state.config.maxToKeep) === undefined
-          ? {}
-          : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),
-        ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
-      },
-    )();
-  };
+export const saveCheckpoint = async (
+  state: RunnerState,
+  parts: Parts = {},
+  options: SaveCheckpointRunOptions = {},
+): Promise<E.Either<CheckpointError, SavedCheckpoint>> => {
+  const plan = planCheckpoint({
+    epoch: state.progress.epoch,
+    saveInterval: state.config.saveInterval,
+    isBest: isBest(state),
+  });
+  const main = isMainProcess(state);
+  const dicts = main ? await collectStateDicts(parts) : E.right({});
+  if (E.isLeft(dicts)) return dicts;
+  return saveCheckpointFiles(
+    checkpointDir(state),
+    { state: persistState(state) as unknown as Json, parts: dicts.right },
+    plan,
+    {
+      isMainProcess: main,
+      ...((options.maxToKeep ?? state.config.maxToKeep) === undefined
+        ? {}
+        : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),
+      ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+    },
+  );
+};
 
 /** Neither a checkpoint nor autoResume was given. */
 export interface CheckpointNotSpecified {
@@ -245,7 +242,7 @@ export interface ReadCheckpointOptions {
    * checkpoint that fails it is skipped (named in a warning); a given source that fails it is
    * the error.
    */
-  readonly check?: (loaded: LoadedCheckpoint) => TE.TaskEither<CheckpointError, unknown>;
+  readonly check?: (loaded: LoadedCheckpoint) => Promise<E.Either<CheckpointError, unknown>>;
 }
 
 /**
@@ -256,129 +253,127 @@ export interface ReadCheckpointOptions {
  * files are skipped, each named in a warning). With nothing found under autoResume, `checkpoint`
  * is `null`.
  */
-export const readCheckpoint =
-  (
-    state: RunnerState,
-    source?: string | LoadedCheckpoint,
-    options: ReadCheckpointOptions = {},
-  ): TE.TaskEither<LoadCheckpointError, ReadCheckpoint> =>
-  async () => {
-    const autoResume = options.autoResume ?? state.config.autoResume;
-    const given = source ?? state.config.checkpoint;
-    const warnings: string[] = [];
-    let loaded: LoadedCheckpoint;
-    let timestamp = state.timestamp;
-    if (given !== undefined) {
-      if (autoResume) {
+export const readCheckpoint = async (
+  state: RunnerState,
+  source?: string | LoadedCheckpoint,
+  options: ReadCheckpointOptions = {},
+): Promise<E.Either<LoadCheckpointError, ReadCheckpoint>> => {
+  const autoResume = options.autoResume ?? state.config.autoResume;
+  const given = source ?? state.config.checkpoint;
+  const warnings: string[] = [];
+  let loaded: LoadedCheckpoint;
+  let timestamp = state.timestamp;
+  if (given !== undefined) {
+    if (autoResume) {
+      warnings.push(
+        'autoResume is ignored: a checkpoint is given (config.checkpoint or an argument)',
+      );
+    }
+    if (typeof given === 'string') {
+      const r = await loadCheckpointFile(given);
+      if (E.isLeft(r)) {
+        if (r.left._tag === 'CheckpointNotFound') {
+          return E.left({
+            ...r.left,
+            message: `checkpoint is set to ${JSON.stringify(given)} but it does not exist; fix config.checkpoint or set autoResume instead`,
+          });
+        }
+        return r;
+      }
+      loaded = r.right;
+    } else loaded = given;
+    if (options.check !== undefined) {
+      const ok = await options.check(loaded);
+      if (E.isLeft(ok)) return ok;
+    }
+  } else if (autoResume) {
+    let found: LoadedCheckpoint | null = null;
+    for (const [folder, stamp] of await resumeCandidates(state)) {
+      const r = await findLatestValid(
+        folder,
+        options.check === undefined ? {} : { check: options.check },
+      );
+      if (E.isLeft(r)) {
+        if (r.left._tag === 'FileNotFound') continue;
+        return r;
+      }
+      warnings.push(...r.right.skipped.map((s: CheckpointSkipped) => `skipped ${s.message}`));
+      const chosen = r.right.checkpoint;
+      for (const p of r.right.passedOver) {
         warnings.push(
-          'autoResume is ignored: a checkpoint is given (config.checkpoint or an argument)',
+          `autoResume: passed over ${p.path} (epoch ${String(p.epoch)}, step ${String(p.step)}): it was modified later than ${chosen?.path ?? ''} but holds less progress`,
         );
       }
-      if (typeof given === 'string') {
-        const r = await loadCheckpointFile(given)();
-        if (E.isLeft(r)) {
-          if (r.left._tag === 'CheckpointNotFound') {
-            return E.left({
-              ...r.left,
-              message: `checkpoint is set to ${JSON.stringify(given)} but it does not exist; fix config.checkpoint or set autoResume instead`,
-            });
-          }
-          return r;
-        }
-        loaded = r.right;
-      } else loaded = given;
-      if (options.check !== undefined) {
-        const ok = await options.check(loaded)();
-        if (E.isLeft(ok)) return ok;
+      if (chosen !== null) {
+        found = chosen;
+        timestamp = stamp;
+        break;
       }
-    } else if (autoResume) {
-      let found: LoadedCheckpoint | null = null;
-      for (const [folder, stamp] of await resumeCandidates(state)) {
+    }
+    let identity: ReadCheckpoint['identity'];
+    if (
+      found === null &&
+      state.config.dir === undefined &&
+      state.config.checkpointDir === undefined
+    ) {
+      const related = await relatedRuns(state);
+      // The same config started at another commit is this run: resume it.
+      for (const other of related.filter((r) => r.changes.length === 0 && r.progress)) {
         const r = await findLatestValid(
-          folder,
+          dirname(other.latest),
           options.check === undefined ? {} : { check: options.check },
-        )();
-        if (E.isLeft(r)) {
-          if (r.left._tag === 'FileNotFound') continue;
-          return r;
-        }
-        warnings.push(...r.right.skipped.map((s: CheckpointSkipped) => `skipped ${s.message}`));
-        const chosen = r.right.checkpoint;
-        for (const p of r.right.passedOver) {
-          warnings.push(
-            `autoResume: passed over ${p.path} (epoch ${String(p.epoch)}, step ${String(p.step)}): it was modified later than ${chosen?.path ?? ''} but holds less progress`,
-          );
-        }
-        if (chosen !== null) {
-          found = chosen;
-          timestamp = stamp;
-          break;
-        }
-      }
-      let identity: ReadCheckpoint['identity'];
-      if (
-        found === null &&
-        state.config.dir === undefined &&
-        state.config.checkpointDir === undefined
-      ) {
-        const related = await relatedRuns(state);
-        // The same config started at another commit is this run: resume it.
-        for (const other of related.filter((r) => r.changes.length === 0 && r.progress)) {
-          const r = await findLatestValid(
-            dirname(other.latest),
-            options.check === undefined ? {} : { check: options.check },
-          )();
-          if (E.isLeft(r) || r.right.checkpoint === null) continue;
-          found = r.right.checkpoint;
-          timestamp = other.stamp;
-          identity = { experimentId: other.config.experimentId, runId: other.config.runId };
-          warnings.push(
-            `autoResume: resuming ${other.dir}, the same config started at commit ${other.config.experimentId}; this is commit ${state.config.experimentId}`,
-          );
-          break;
-        }
-        if (found === null) {
-          const closest = related
-            .filter((r) => r.progress !== undefined)
-            .sort((a, b) => a.changes.length - b.changes.length)[0];
-          if (closest !== undefined) {
-            warnings.push(
-              `autoResume: no checkpoint of this run (runId ${state.config.runId}); the closest earlier run of ${name(state)} is ${closest.dir} (epoch ${String(closest.progress?.epoch)}, step ${String(closest.progress?.step)}), whose config differs:\n${formatConfigDiff(closest.changes)}\nto continue it instead, pass --checkpoint ${closest.latest}`,
-            );
-          }
-        }
+        );
+        if (E.isLeft(r) || r.right.checkpoint === null) continue;
+        found = r.right.checkpoint;
+        timestamp = other.stamp;
+        identity = { experimentId: other.config.experimentId, runId: other.config.runId };
+        warnings.push(
+          `autoResume: resuming ${other.dir}, the same config started at commit ${other.config.experimentId}; this is commit ${state.config.experimentId}`,
+        );
+        break;
       }
       if (found === null) {
-        warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
-        return E.right({ checkpoint: null, saved: null, timestamp, warnings });
-      }
-      loaded = found;
-      if (identity !== undefined) {
-        const saved = stateOf(loaded);
-        if (E.isLeft(saved)) return saved;
-        return E.right({ checkpoint: loaded, saved: saved.right, timestamp, identity, warnings });
-      }
-    } else {
-      return E.left({
-        _tag: 'CheckpointNotSpecified',
-        message: `no checkpoint to load: set config.checkpoint to a checkpoint file, or config.autoResume to true to resume from the newest valid checkpoint in ${checkpointDir(state)}`,
-      });
-    }
-    const saved = stateOf(loaded);
-    if (E.isLeft(saved)) return saved;
-    if (given !== undefined) {
-      // An explicit resume with a changed config is allowed, but never silently.
-      const changes = configDiff(saved.right.config as JsonObject, state.config as JsonObject, {
-        identity: true,
-      });
-      if (changes.length > 0) {
-        warnings.push(
-          `checkpoint ${loaded.path} was saved with another config; continuing with this one, which differs:\n${formatConfigDiff(changes)}`,
-        );
+        const closest = related
+          .filter((r) => r.progress !== undefined)
+          .sort((a, b) => a.changes.length - b.changes.length)[0];
+        if (closest !== undefined) {
+          warnings.push(
+            `autoResume: no checkpoint of this run (runId ${state.config.runId}); the closest earlier run of ${name(state)} is ${closest.dir} (epoch ${String(closest.progress?.epoch)}, step ${String(closest.progress?.step)}), whose config differs:\n${formatConfigDiff(closest.changes)}\nto continue it instead, pass --checkpoint ${closest.latest}`,
+          );
+        }
       }
     }
-    return E.right({ checkpoint: loaded, saved: saved.right, timestamp, warnings });
-  };
+    if (found === null) {
+      warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
+      return E.right({ checkpoint: null, saved: null, timestamp, warnings });
+    }
+    loaded = found;
+    if (identity !== undefined) {
+      const saved = stateOf(loaded);
+      if (E.isLeft(saved)) return saved;
+      return E.right({ checkpoint: loaded, saved: saved.right, timestamp, identity, warnings });
+    }
+  } else {
+    return E.left({
+      _tag: 'CheckpointNotSpecified',
+      message: `no checkpoint to load: set config.checkpoint to a checkpoint file, or config.autoResume to true to resume from the newest valid checkpoint in ${checkpointDir(state)}`,
+    });
+  }
+  const saved = stateOf(loaded);
+  if (E.isLeft(saved)) return saved;
+  if (given !== undefined) {
+    // An explicit resume with a changed config is allowed, but never silently.
+    const changes = configDiff(saved.right.config as JsonObject, state.config as JsonObject, {
+      identity: true,
+    });
+    if (changes.length > 0) {
+      warnings.push(
+        `checkpoint ${loaded.path} was saved with another config; continuing with this one, which differs:\n${formatConfigDiff(changes)}`,
+      );
+    }
+  }
+  return E.right({ checkpoint: loaded, saved: saved.right, timestamp, warnings });
+};
 
 /**
  * The pure half of a resume: `state` with the saved state restored (the `restore` reducer:
@@ -408,51 +403,46 @@ export const resumeState = (
  *
  * Errors: a missing path names it; neither a source nor autoResume says what to set.
  */
-export const loadCheckpoint =
-  (
-    state: RunnerState,
-    source?: string | LoadedCheckpoint,
-    options: LoadCheckpointOptions = {},
-  ): TE.TaskEither<LoadCheckpointError, LoadedRun> =>
-  async () => {
-    const parts = options.parts ?? {};
-    const read = await readCheckpoint(state, source, {
-      ...(options.autoResume === undefined ? {} : { autoResume: options.autoResume }),
-      check: (c) => checkParts(parts, c),
-    })();
-    if (E.isLeft(read)) return read;
-    const { checkpoint, warnings } = read.right;
-    if (checkpoint === null) return E.right({ state, path: null, checkpoint: null, warnings });
-    const next = resumeState(state, read.right, options.overrideConfig ?? false);
-    const restored = await restoreParts(parts, checkpoint, { strict: false })();
-    if (E.isLeft(restored)) return restored;
-    return E.right({ state: next, path: checkpoint.path, checkpoint, warnings });
-  };
+export const loadCheckpoint = async (
+  state: RunnerState,
+  source?: string | LoadedCheckpoint,
+  options: LoadCheckpointOptions = {},
+): Promise<E.Either<LoadCheckpointError, LoadedRun>> => {
+  const parts = options.parts ?? {};
+  const read = await readCheckpoint(state, source, {
+    ...(options.autoResume === undefined ? {} : { autoResume: options.autoResume }),
+    check: (c) => checkParts(parts, c),
+  });
+  if (E.isLeft(read)) return read;
+  const { checkpoint, warnings } = read.right;
+  if (checkpoint === null) return E.right({ state, path: null, checkpoint: null, warnings });
+  const next = resumeState(state, read.right, options.overrideConfig ?? false);
+  const restored = await restoreParts(parts, checkpoint, { strict: false });
+  if (E.isLeft(restored)) return restored;
+  return E.right({ state: next, path: checkpoint.path, checkpoint, warnings });
+};
 
 /**
  * The spec's from_checkpoint: a state built from a checkpoint alone (its config, counters,
  * results, meters and generator; every `*Begin` set to the saved counters). Parts present in
  * the checkpoint get `loadStateDict`.
  */
-export const fromCheckpoint =
-  (
-    source: string | LoadedCheckpoint,
-    parts: Parts = {},
-    context: StateContext = {},
-  ): TE.TaskEither<LoadCheckpointError, RunnerState> =>
-  async () => {
-    const loaded =
-      typeof source === 'string' ? await loadCheckpointFile(source)() : E.right(source);
-    if (E.isLeft(loaded)) return loaded;
-    const saved = stateOf(loaded.right);
-    if (E.isLeft(saved)) return saved;
-    const base = initialState(saved.right.config, {
-      timestamp: context.timestamp ?? saved.right.timestamp,
-      ...context,
-    });
-    const r = await loadCheckpoint(base, loaded.right, { parts })();
-    return E.map((run: LoadedRun) => run.state)(r);
-  };
+export const fromCheckpoint = async (
+  source: string | LoadedCheckpoint,
+  parts: Parts = {},
+  context: StateContext = {},
+): Promise<E.Either<LoadCheckpointError, RunnerState>> => {
+  const loaded = typeof source === 'string' ? await loadCheckpointFile(source) : E.right(source);
+  if (E.isLeft(loaded)) return loaded;
+  const saved = stateOf(loaded.right);
+  if (E.isLeft(saved)) return saved;
+  const base = initialState(saved.right.config, {
+    timestamp: context.timestamp ?? saved.right.timestamp,
+    ...context,
+  });
+  const r = await loadCheckpoint(base, loaded.right, { parts });
+  return E.map((run: LoadedRun) => run.state)(r);
+};
 
 /** The checkpoint has no model weights, or no pretrained path was given. */
 export interface PretrainedUnavailable {
@@ -465,34 +455,32 @@ export interface PretrainedUnavailable {
  * The spec's load_pretrained: loads only the `model` part's weights from a checkpoint (default
  * `config.pretrained`) into `model`. The runner state is not touched.
  */
-export const loadPretrained =
-  (
-    state: RunnerState,
-    model: Stateful,
-    source?: string,
-  ): TE.TaskEither<CheckpointError | PretrainedUnavailable, string> =>
-  async () => {
-    const path = source ?? state.config.pretrained;
-    if (path === undefined) {
-      return E.left({
-        _tag: 'PretrainedUnavailable',
-        path: null,
-        message: 'pretrained is not specified: set config.pretrained to a checkpoint file',
-      });
-    }
-    const loaded = await loadCheckpointFile(path)();
-    if (E.isLeft(loaded)) return loaded;
-    const weights = loaded.right.parts['model'];
-    if (weights === undefined) {
-      return E.left({
-        _tag: 'PretrainedUnavailable',
-        path,
-        message: `${path}: no model weights in this checkpoint (its parts: ${Object.keys(loaded.right.parts).join(', ') || 'none'})`,
-      });
-    }
-    const r = await restoreParts({ model }, { path, parts: { model: weights } })();
-    return E.map(() => path)(r);
-  };
+export const loadPretrained = async (
+  state: RunnerState,
+  model: Stateful,
+  source?: string,
+): Promise<E.Either<CheckpointError | PretrainedUnavailable, string>> => {
+  const path = source ?? state.config.pretrained;
+  if (path === undefined) {
+    return E.left({
+      _tag: 'PretrainedUnavailable',
+      path: null,
+      message: 'pretrained is not specified: set config.pretrained to a checkpoint file',
+    });
+  }
+  const loaded = await loadCheckpointFile(path);
+  if (E.isLeft(loaded)) return loaded;
+  const weights = loaded.right.parts['model'];
+  if (weights === undefined) {
+    return E.left({
+      _tag: 'PretrainedUnavailable',
+      path,
+      message: `${path}: no model weights in this checkpoint (its parts: ${Object.keys(loaded.right.parts).join(', ') || 'none'})`,
+    });
+  }
+  const r = await restoreParts({ model }, { path, parts: { model: weights } });
+  return E.map(() => path)(r);
+};
 
 /**
  * After a resume from `resumed`, makes the run's files agree with the restored state: redoes the
@@ -501,34 +489,35 @@ export const loadPretrained =
  * A kill between a checkpoint and its aliases or result files left them behind; without this the
  * run would continue with a `best` that is an epoch old for good. Returns the links remade.
  */
-export const repairAfterResume =
-  (state: RunnerState, resumed: string): TE.TaskEither<FsError, readonly string[]> =>
-  async () => {
-    const folder = checkpointDir(state);
-    // Only a checkpoint of this run's own folder has aliases here to repair (an explicit
-    // --checkpoint from elsewhere starts this run's files afresh).
-    if (resolve(dirname(resumed)) !== resolve(folder)) return E.right([]);
-    const plan = planCheckpoint({
-      epoch: state.progress.epoch,
-      saveInterval: state.config.saveInterval,
-      isBest: isBest(state),
-    });
-    const source = await stat(resumed).catch(() => undefined);
-    if (source === undefined) return E.right([]);
-    const remade: string[] = [];
-    for (const n of plan) {
-      const target = checkpointPath(folder, n);
-      if (target === resumed) continue;
-      const existing = await stat(target).catch(() => undefined);
-      if (existing?.ino === source.ino && existing.dev === source.dev) continue;
-      const linked = await linkOrCopyAtomic(resumed, target)();
-      if (E.isLeft(linked)) return linked;
-      remade.push(target);
-    }
-    const written = await saveResult(state, { bestAlways: true })();
-    if (E.isLeft(written)) return written;
-    return E.right(remade);
-  };
+export const repairAfterResume = async (
+  state: RunnerState,
+  resumed: string,
+): Promise<E.Either<FsError, readonly string[]>> => {
+  const folder = checkpointDir(state);
+  // Only a checkpoint of this run's own folder has aliases here to repair (an explicit
+  // --checkpoint from elsewhere starts this run's files afresh).
+  if (resolve(dirname(resumed)) !== resolve(folder)) return E.right([]);
+  const plan = planCheckpoint({
+    epoch: state.progress.epoch,
+    saveInterval: state.config.saveInterval,
+    isBest: isBest(state),
+  });
+  const source = await stat(resumed).catch(() => undefined);
+  if (source === undefined) return E.right([]);
+  const remade: string[] = [];
+  for (const n of plan) {
+    const target = checkpointPath(folder, n);
+    if (target === resumed) continue;
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.ino === source.ino && existing.dev === source.dev) continue;
+    const linked = await linkOrCopyAtomic(resumed, target);
+    if (E.isLeft(linked)) return linked;
+    remade.push(target);
+  }
+  const written = await saveResult(state, { bestAlways: true });
+  if (E.isLeft(written)) return written;
+  return E.right(remade);
+};
 
 export { saveResult, type RunWriteOptions } from './resultFiles.js';
 export {

@@ -309,17 +309,17 @@ export const createRunner = async (
   let read: ReadCheckpoint | null = null;
   if (wantsResume) {
     const check = (ps: Parts) => (c: LoadedCheckpoint) => checkParts(ps, c);
-    const first = await readCheckpoint(state, undefined, factory ? {} : { check: check(parts) })();
+    const first = await readCheckpoint(state, undefined, factory ? {} : { check: check(parts) });
     if (E.isLeft(first)) return first;
     read = first.right;
     if (factory !== undefined && read.checkpoint !== null) {
       // Parts built from the state they will resume (its seed); a checkpoint that does not fit
       // them is skipped the same way as with parts given as an object.
       parts = factory(resumeState(state, read));
-      const fits = await checkParts(parts, read.checkpoint)();
+      const fits = await checkParts(parts, read.checkpoint);
       if (E.isLeft(fits)) {
         if (state.config.checkpoint !== undefined) return fits;
-        const again = await readCheckpoint(state, undefined, { check: check(parts) })();
+        const again = await readCheckpoint(state, undefined, { check: check(parts) });
         if (E.isLeft(again)) return again;
         read = again.right;
       }
@@ -336,7 +336,7 @@ export const createRunner = async (
   }
   if (factory !== undefined && (read?.checkpoint ?? null) === null) parts = factory(state);
   if (read?.checkpoint) {
-    const restored = await restoreParts(parts, read.checkpoint, { strict: false })();
+    const restored = await restoreParts(parts, read.checkpoint, { strict: false });
     if (E.isLeft(restored)) return restored;
   }
   // Pretrained weights: only for a fresh run (a resume of the run itself wins).
@@ -353,7 +353,7 @@ export const createRunner = async (
         ),
       );
     }
-    const loaded = await loadPretrained(state, model)();
+    const loaded = await loadPretrained(state, model);
     if (E.isLeft(loaded)) {
       return E.left({ ...loaded.left, message: `pretrained: ${loaded.left.message}` });
     }
@@ -382,7 +382,7 @@ export const createRunner = async (
   const seconds = env.seconds ?? (() => Date.now() / 1000);
   const bar = createProgressBar(env.progressStream ?? process.stderr);
   if (isMainProcess(state)) {
-    const locked = await acquireRunLock(dir(state))();
+    const locked = await acquireRunLock(dir(state));
     if (E.isLeft(locked)) {
       logFile?.close();
       return locked;
@@ -400,12 +400,12 @@ export const createRunner = async (
     const other = await otherRunIn(state);
     if (other !== undefined) return fail(other);
     for (const folder of [checkpointDir(state), dir(state)]) {
-      const cleaned = await cleanupTemp(folder)();
+      const cleaned = await cleanupTemp(folder);
       if (E.isRight(cleaned) && cleaned.right.length > 0) {
         logger.warn({ files: cleaned.right }, 'removed files left by an interrupted save');
       }
     }
-    const written = await yaml(state, join(dir(state), 'config.yaml'))();
+    const written = await yaml(state, join(dir(state), 'config.yaml'));
     if (E.isLeft(written)) return fail(written.left);
     if (git !== undefined) {
       logger.info(
@@ -413,14 +413,14 @@ export const createRunner = async (
         `code: commit ${git.commit}${git.dirty ? ' with uncommitted changes (git.diff)' : ''}`,
       );
       if (git.dirty) {
-        const diffWritten = await writeFileAtomic(join(dir(state), 'git.diff'), git.diff)();
+        const diffWritten = await writeFileAtomic(join(dir(state), 'git.diff'), git.diff);
         if (E.isLeft(diffWritten)) return fail(diffWritten.left);
       }
     }
     if (read?.checkpoint) {
       // A kill between `latest` and its aliases or the result files left them behind: redo the
       // restored checkpoint's plan (links and result files) so the run's files agree with it.
-      const repaired = await repairAfterResume(state, read.checkpoint.path)();
+      const repaired = await repairAfterResume(state, read.checkpoint.path);
       if (E.isLeft(repaired)) return fail(repaired.left);
       if (repaired.right.length > 0) {
         logger.warn(
@@ -446,11 +446,7 @@ export const createRunner = async (
       events?.purgeFrom(from);
     }
     if (env.history !== false) {
-      const opened = await openHistory(
-        join(dir(state), 'history.jsonl'),
-        state,
-        env.history ?? {},
-      )();
+      const opened = await openHistory(join(dir(state), 'history.jsonl'), state, env.history ?? {});
       if (E.isLeft(opened)) return fail(opened.left);
       history = opened.right.writer;
       for (const w of opened.right.warnings) logger.warn(w.message);
@@ -489,7 +485,7 @@ export const createRunner = async (
   };
   const drain = async (): Promise<E.Either<FsError | JsonlInvalidValue, void>> => {
     if (history === undefined) return E.right(undefined);
-    const synced = await history.sync()();
+    const synced = await history.sync();
     if (E.isLeft(synced)) logError ??= synced.left;
     return logError === undefined ? E.right(undefined) : E.left(logError);
   };
@@ -507,13 +503,13 @@ export const createRunner = async (
       // The action log reaches the disk before the checkpoint it leads to.
       const drained = await drain();
       if (E.isLeft(drained)) return drained;
-      return saveCheckpointEffect(state, parts)();
+      return saveCheckpointEffect(state, parts);
     },
     loadCheckpoint: async (source, options = {}) => {
       const read = await readCheckpoint(state, source, {
         ...(options.autoResume === undefined ? {} : { autoResume: options.autoResume }),
         check: (c) => checkParts(parts, c),
-      })();
+      });
       if (E.isLeft(read)) return read;
       for (const w of read.right.warnings) logger.warn(w);
       const { checkpoint, saved } = read.right;
@@ -526,7 +522,7 @@ export const createRunner = async (
           message: `autoResume found ${checkpoint.path}, in another start of this run (${read.right.timestamp}); this runner writes to ${dir(state)}. Start a new runner with autoResume to adopt that run dir, or pass the file as the checkpoint to load it into this one`,
         });
       }
-      const restored = await restoreParts(parts, checkpoint, { strict: false })();
+      const restored = await restoreParts(parts, checkpoint, { strict: false });
       if (E.isLeft(restored)) return restored;
       // One restore, logged as actions, so a replay of the log reaches the same state.
       dispatch(act.restore(saved, options.overrideConfig ?? false));
@@ -537,7 +533,7 @@ export const createRunner = async (
       );
       return E.right(state);
     },
-    saveResult: () => saveResultEffect(state)(),
+    saveResult: () => saveResultEffect(state),
     writeResult: (result, split, step) =>
       writeResult(
         {
@@ -569,7 +565,7 @@ export const createRunner = async (
     },
     close: async () => {
       bar.clear();
-      const closed = history === undefined ? E.right(undefined) : await history.close()();
+      const closed = history === undefined ? E.right(undefined) : await history.close();
       if (E.isLeft(closed)) logError ??= closed.left;
       events?.close();
       await new Promise<void>((resolve) => {

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 
 /** The part of an open file that the writers use (a subset of `fs.promises.FileHandle`). */
 export interface FileHandleLike {
@@ -240,7 +239,7 @@ export const fsyncDir = async (fs: FileSystem, dir: string): Promise<void> => {
  *
  * @example
  * ```ts
- * const written = await writeFileAtomic('runs/a/latest.json', JSON.stringify(result))();
+ * const written = await writeFileAtomic('runs/a/latest.json', JSON.stringify(result));
  * if (E.isLeft(written)) logger.error(written.left.message);
  * ```
  */
@@ -248,100 +247,96 @@ export const writeFileAtomic = (
   file: string,
   data: FileData,
   options: WriteOptions = {},
-): TE.TaskEither<FsError, string> =>
+): Promise<E.Either<FsError, string>> =>
   writeFileAtomicWith(file, (handle) => writeAll(handle, toChunks(data)), options);
 
 /**
  * {@link writeFileAtomic} with the bytes written by `write` on the open temporary file (for
  * writers that write out of order, e.g. data first and a header with its checksum last).
  */
-export const writeFileAtomicWith =
-  (
-    file: string,
-    write: (handle: FileHandleLike) => Promise<unknown>,
-    options: WriteOptions = {},
-  ): TE.TaskEither<FsError, string> =>
-  async () => {
-    if (options.isMainProcess === false) return E.right(file);
-    const fs = options.fs ?? nodeFs;
-    const durable = options.fsync ?? true;
-    const dir = path.dirname(file);
-    if (options.mkdir ?? true) {
-      const made = await tryFs('create the folder', dir, () => fs.mkdir(dir));
-      if (E.isLeft(made)) return made;
+export const writeFileAtomicWith = async (
+  file: string,
+  write: (handle: FileHandleLike) => Promise<unknown>,
+  options: WriteOptions = {},
+): Promise<E.Either<FsError, string>> => {
+  if (options.isMainProcess === false) return E.right(file);
+  const fs = options.fs ?? nodeFs;
+  const durable = options.fsync ?? true;
+  const dir = path.dirname(file);
+  if (options.mkdir ?? true) {
+    const made = await tryFs('create the folder', dir, () => fs.mkdir(dir));
+    if (E.isLeft(made)) return made;
+  }
+  const temp = tempPathFor(file);
+  const opened = await tryFs('create', file, () => fs.open(temp, 'wx', 0o644));
+  if (E.isLeft(opened)) return opened;
+  const handle = opened.right;
+  const body = await tryFs('write', file, async () => {
+    try {
+      await write(handle);
+      if (durable) await handle.sync();
+    } finally {
+      await handle.close();
     }
-    const temp = tempPathFor(file);
-    const opened = await tryFs('create', file, () => fs.open(temp, 'wx', 0o644));
-    if (E.isLeft(opened)) return opened;
-    const handle = opened.right;
-    const body = await tryFs('write', file, async () => {
-      try {
-        await write(handle);
-        if (durable) await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    });
-    const committed = E.isLeft(body)
-      ? body
-      : await tryFs('rename into place', file, () => fs.rename(temp, file));
-    if (E.isLeft(committed)) {
-      await fs.unlink(temp).catch(() => undefined);
-      return committed;
-    }
-    if (durable) {
-      const synced = await tryFs('fsync the folder of', file, () => fsyncDir(fs, dir));
-      if (E.isLeft(synced)) return synced;
-    }
-    return E.right(file);
-  };
+  });
+  const committed = E.isLeft(body)
+    ? body
+    : await tryFs('rename into place', file, () => fs.rename(temp, file));
+  if (E.isLeft(committed)) {
+    await fs.unlink(temp).catch(() => undefined);
+    return committed;
+  }
+  if (durable) {
+    const synced = await tryFs('fsync the folder of', file, () => fsyncDir(fs, dir));
+    if (E.isLeft(synced)) return synced;
+  }
+  return E.right(file);
+};
 
 /**
  * Gives `existing` a second name `target` atomically: a hard link under a temporary name, renamed
  * over `target` (so an old `target` is replaced in one step), then an fsync of the folder. Where
  * hard links are not supported it falls back to copy + fsync + rename. Never re-serialises.
  */
-export const linkOrCopyAtomic =
-  (
-    existing: string,
-    target: string,
-    options: Pick<WriteOptions, 'fs' | 'fsync'> = {},
-  ): TE.TaskEither<FsError, string> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    const durable = options.fsync ?? true;
-    const temp = tempPathFor(target);
-    const linked = await tryFs('link', target, () => fs.link(existing, temp));
-    if (E.isLeft(linked)) {
-      if (linked.left.code === 'ENOENT') return linked;
-      const copied = await tryFs('copy to', target, async () => {
-        await fs.copyFile(existing, temp);
-        if (durable) {
-          const handle = await fs.open(temp, 'r+');
-          try {
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
+export const linkOrCopyAtomic = async (
+  existing: string,
+  target: string,
+  options: Pick<WriteOptions, 'fs' | 'fsync'> = {},
+): Promise<E.Either<FsError, string>> => {
+  const fs = options.fs ?? nodeFs;
+  const durable = options.fsync ?? true;
+  const temp = tempPathFor(target);
+  const linked = await tryFs('link', target, () => fs.link(existing, temp));
+  if (E.isLeft(linked)) {
+    if (linked.left.code === 'ENOENT') return linked;
+    const copied = await tryFs('copy to', target, async () => {
+      await fs.copyFile(existing, temp);
+      if (durable) {
+        const handle = await fs.open(temp, 'r+');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
         }
-      });
-      if (E.isLeft(copied)) {
-        await fs.unlink(temp).catch(() => undefined);
-        return copied;
       }
-    }
-    const renamed = await tryFs('rename into place', target, () => fs.rename(temp, target));
-    if (E.isLeft(renamed)) {
+    });
+    if (E.isLeft(copied)) {
       await fs.unlink(temp).catch(() => undefined);
-      return renamed;
+      return copied;
     }
-    if (durable) {
-      const dir = path.dirname(target);
-      const synced = await tryFs('fsync the folder of', target, () => fsyncDir(fs, dir));
-      if (E.isLeft(synced)) return synced;
-    }
-    return E.right(target);
-  };
+  }
+  const renamed = await tryFs('rename into place', target, () => fs.rename(temp, target));
+  if (E.isLeft(renamed)) {
+    await fs.unlink(temp).catch(() => undefined);
+    return renamed;
+  }
+  if (durable) {
+    const dir = path.dirname(target);
+    const synced = await tryFs('fsync the folder of', target, () => fsyncDir(fs, dir));
+    if (E.isLeft(synced)) return synced;
+  }
+  return E.right(target);
+};
 
 /** Whether a process with this pid is alive on this host (`kill(pid, 0)`). */
 export const isPidAlive = (pid: number): boolean => {
@@ -371,27 +366,28 @@ export const listDir = async (
  * {@link tempPathFor} whose writer pid is no longer alive; a writer that is still running keeps
  * its file). A missing folder has nothing to clean. Resolves to the paths removed.
  */
-export const cleanupTemp =
-  (dir: string, options: Pick<WriteOptions, 'fs'> = {}): TE.TaskEither<FsError, string[]> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    const listed = await listDir(fs, dir);
-    if (E.isLeft(listed)) return listed;
-    const names = listed.right ?? [];
-    const removed: string[] = [];
-    for (const name of names) {
-      const match = TEMP_RE.exec(name);
-      if (match === null || isPidAlive(Number(match[2]))) continue;
-      const file = path.join(dir, name);
-      try {
-        await fs.unlink(file);
-        removed.push(file);
-      } catch (cause) {
-        if (errnoCode(cause) !== 'ENOENT') return E.left(fsError('remove', file, cause));
-      }
+export const cleanupTemp = async (
+  dir: string,
+  options: Pick<WriteOptions, 'fs'> = {},
+): Promise<E.Either<FsError, string[]>> => {
+  const fs = options.fs ?? nodeFs;
+  const listed = await listDir(fs, dir);
+  if (E.isLeft(listed)) return listed;
+  const names = listed.right ?? [];
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = TEMP_RE.exec(name);
+    if (match === null || isPidAlive(Number(match[2]))) continue;
+    const file = path.join(dir, name);
+    try {
+      await fs.unlink(file);
+      removed.push(file);
+    } catch (cause) {
+      if (errnoCode(cause) !== 'ENOENT') return E.left(fsError('remove', file, cause));
     }
-    return E.right(removed);
-  };
+  }
+  return E.right(removed);
+};
 
 /**
  * Writes `value` as JSON (2-space indent and a final newline by default) with
@@ -401,5 +397,5 @@ export const writeJsonAtomic = (
   file: string,
   value: unknown,
   options: WriteOptions & { readonly indent?: number } = {},
-): TE.TaskEither<FsError, string> =>
+): Promise<E.Either<FsError, string>> =>
   writeFileAtomic(file, `${JSON.stringify(value, null, options.indent ?? 2)}\n`, options);

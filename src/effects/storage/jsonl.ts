@@ -6,7 +6,6 @@
  * is the {@link FsyncPolicy}.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import * as fsSync from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -59,11 +58,11 @@ export interface JsonlInvalidValue {
 export interface JsonlWriter {
   readonly path: string;
   /** Appends one value as one line; resolves to its 1-based line number. */
-  readonly append: (value: Json) => TE.TaskEither<FsError | JsonlInvalidValue, number>;
+  readonly append: (value: Json) => Promise<E.Either<FsError | JsonlInvalidValue, number>>;
   /** fsyncs what was appended so far. */
-  readonly sync: () => TE.TaskEither<FsError, void>;
+  readonly sync: () => Promise<E.Either<FsError, void>>;
   /** fsyncs and closes. */
-  readonly close: () => TE.TaskEither<FsError, void>;
+  readonly close: () => Promise<E.Either<FsError, void>>;
 }
 
 /** An opened log, its line count and the torn line that was cut off, if any. */
@@ -102,98 +101,98 @@ const torn = (file: string, line: number, what: string): JsonlTornLine => ({
  *
  * @example
  * ```ts
- * const opened = await openJsonl('runs/a/history.jsonl', { fsync: { every: 50 } })();
- * if (E.isRight(opened)) await opened.right.writer.append({ type: 'epochEnd', epoch: 3 })();
+ * const opened = await openJsonl('runs/a/history.jsonl', { fsync: { every: 50 } });
+ * if (E.isRight(opened)) await opened.right.writer.append({ type: 'epochEnd', epoch: 3 });
  * ```
  */
-export const openJsonl =
-  (file: string, options: JsonlOptions = {}): TE.TaskEither<FsError, OpenedJsonl> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    const policy = options.fsync ?? { every: 100 };
-    const dir = path.dirname(file);
-    const made = await tryFs('create the folder', dir, () => fs.mkdir(dir));
-    if (E.isLeft(made)) return made;
-    let existing: Uint8Array = new Uint8Array(0);
-    try {
-      existing = await fs.readFile(file);
-    } catch (cause) {
-      const e = fsError('read', file, cause);
-      if (e._tag !== 'FileNotFound') return E.left(e);
+export const openJsonl = async (
+  file: string,
+  options: JsonlOptions = {},
+): Promise<E.Either<FsError, OpenedJsonl>> => {
+  const fs = options.fs ?? nodeFs;
+  const policy = options.fsync ?? { every: 100 };
+  const dir = path.dirname(file);
+  const made = await tryFs('create the folder', dir, () => fs.mkdir(dir));
+  if (E.isLeft(made)) return made;
+  let existing: Uint8Array = new Uint8Array(0);
+  try {
+    existing = await fs.readFile(file);
+  } catch (cause) {
+    const e = fsError('read', file, cause);
+    if (e._tag !== 'FileNotFound') return E.left(e);
+  }
+  const opened = await tryFs('open', file, () => fs.open(file, 'a', 0o644));
+  if (E.isLeft(opened)) return opened;
+  const handle: FileHandleLike = opened.right;
+  let lines = countLines(existing);
+  const warnings: JsonlTornLine[] = [];
+  if (existing.byteLength > 0 && existing[existing.byteLength - 1] !== NEWLINE) {
+    const keep = existing.lastIndexOf(NEWLINE) + 1;
+    const cut = await tryFs('truncate', file, async () => {
+      await handle.truncate(keep);
+      await handle.sync();
+    });
+    if (E.isLeft(cut)) {
+      await handle.close().catch(() => undefined);
+      return cut;
     }
-    const opened = await tryFs('open', file, () => fs.open(file, 'a', 0o644));
-    if (E.isLeft(opened)) return opened;
-    const handle: FileHandleLike = opened.right;
-    let lines = countLines(existing);
-    const warnings: JsonlTornLine[] = [];
-    if (existing.byteLength > 0 && existing[existing.byteLength - 1] !== NEWLINE) {
-      const keep = existing.lastIndexOf(NEWLINE) + 1;
-      const cut = await tryFs('truncate', file, async () => {
-        await handle.truncate(keep);
-        await handle.sync();
-      });
-      if (E.isLeft(cut)) {
-        await handle.close().catch(() => undefined);
-        return cut;
-      }
-      warnings.push(torn(file, lines + 1, 'cut off before appending'));
-    }
-    if (existing.byteLength === 0) {
-      const synced = await tryFs('fsync the folder of', file, () => fsyncDir(fs, dir));
-      if (E.isLeft(synced)) return synced;
-    }
-    let queue: Promise<unknown> = Promise.resolve();
-    let unsynced = 0;
-    const serial = <A>(run: () => Promise<A>): Promise<A> => {
-      const next = queue.then(run, run);
-      queue = next.catch(() => undefined);
-      return next;
-    };
-    const every =
-      policy === 'always' ? 1 : policy === 'never' ? Infinity : Math.max(1, policy.every);
-    const writer: JsonlWriter = {
-      path: file,
-      append: (value) => () =>
-        serial(async () => {
-          if (!isJson(value))
-            return E.left<JsonlInvalidValue>({
-              _tag: 'JsonlInvalidValue',
-              path: file,
-              message: `cannot append to ${file}: the value is not JSON data (NaN, Infinity, -0, undefined or a class instance)`,
-            });
-          const line = Buffer.from(`${JSON.stringify(value)}\n`, 'utf8');
-          const written = await tryFs('append to', file, async () => {
-            await writeAll(handle, [line]);
-            unsynced++;
-            if (unsynced >= every) {
-              await handle.sync();
-              unsynced = 0;
-            }
+    warnings.push(torn(file, lines + 1, 'cut off before appending'));
+  }
+  if (existing.byteLength === 0) {
+    const synced = await tryFs('fsync the folder of', file, () => fsyncDir(fs, dir));
+    if (E.isLeft(synced)) return synced;
+  }
+  let queue: Promise<unknown> = Promise.resolve();
+  let unsynced = 0;
+  const serial = <A>(run: () => Promise<A>): Promise<A> => {
+    const next = queue.then(run, run);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  const every = policy === 'always' ? 1 : policy === 'never' ? Infinity : Math.max(1, policy.every);
+  const writer: JsonlWriter = {
+    path: file,
+    append: (value) =>
+      serial(async () => {
+        if (!isJson(value))
+          return E.left<JsonlInvalidValue>({
+            _tag: 'JsonlInvalidValue',
+            path: file,
+            message: `cannot append to ${file}: the value is not JSON data (NaN, Infinity, -0, undefined or a class instance)`,
           });
-          if (E.isLeft(written)) return written;
-          lines++;
-          return E.right(lines);
-        }),
-      sync: () => () =>
-        serial(() =>
-          tryFs('fsync', file, async () => {
+        const line = Buffer.from(`${JSON.stringify(value)}\n`, 'utf8');
+        const written = await tryFs('append to', file, async () => {
+          await writeAll(handle, [line]);
+          unsynced++;
+          if (unsynced >= every) {
             await handle.sync();
             unsynced = 0;
-          }),
-        ),
-      close: () => () =>
-        serial(() =>
-          tryFs('close', file, async () => {
-            try {
-              await handle.sync();
-            } finally {
-              await handle.close();
-            }
-          }),
-        ),
-    };
-    return E.right({ writer, lines, warnings });
+          }
+        });
+        if (E.isLeft(written)) return written;
+        lines++;
+        return E.right(lines);
+      }),
+    sync: () =>
+      serial(() =>
+        tryFs('fsync', file, async () => {
+          await handle.sync();
+          unsynced = 0;
+        }),
+      ),
+    close: () =>
+      serial(() =>
+        tryFs('close', file, async () => {
+          try {
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+        }),
+      ),
   };
+  return E.right({ writer, lines, warnings });
+};
 
 /** A log read back: every complete value, and the torn last line skipped, if any. */
 export interface ReadJsonl {
@@ -237,17 +236,15 @@ export const parseJsonl = (bytes: Uint8Array, file: string): E.Either<JsonlCorru
 /**
  * Reads a JSON Lines log (see {@link parseJsonl}). A missing file is a `FileNotFound` naming it.
  */
-export const readJsonl =
-  (
-    file: string,
-    options: Pick<JsonlOptions, 'fs'> = {},
-  ): TE.TaskEither<FsError | JsonlCorrupt, ReadJsonl> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    const bytes = await tryFs('read', file, () => fs.readFile(file));
-    if (E.isLeft(bytes)) return bytes;
-    return parseJsonl(bytes.right, file);
-  };
+export const readJsonl = async (
+  file: string,
+  options: Pick<JsonlOptions, 'fs'> = {},
+): Promise<E.Either<FsError | JsonlCorrupt, ReadJsonl>> => {
+  const fs = options.fs ?? nodeFs;
+  const bytes = await tryFs('read', file, () => fs.readFile(file));
+  if (E.isLeft(bytes)) return bytes;
+  return parseJsonl(bytes.right, file);
+};
 
 // ---------------------------------------------------------------------------------------------
 // Batched synchronous appends and streamed reads (the action log's hot path).
@@ -328,14 +325,15 @@ const lastNewlineEnd = (fd: number, end: number): number => {
  *
  * @example
  * ```ts
- * const opened = await openLineAppender('runs/a/history.jsonl', { maxLines: 256 })();
+ * const opened = await openLineAppender('runs/a/history.jsonl', { maxLines: 256 });
  * if (E.isRight(opened)) opened.right.appender.push('{"action":{"type":"resetMeters"}}');
  * ```
  */
-export const openLineAppender =
-  (file: string, options: BatchOptions = {}): TE.TaskEither<FsError, OpenedAppender> =>
-  () =>
-    Promise.resolve(openLineAppenderSync(file, options));
+export const openLineAppender = (
+  file: string,
+  options: BatchOptions = {},
+): Promise<E.Either<FsError, OpenedAppender>> =>
+  Promise.resolve(openLineAppenderSync(file, options));
 
 const openLineAppenderSync = (
   file: string,
@@ -491,98 +489,93 @@ export interface ScannedLines {
  * it returns `false`. Memory is one chunk plus the longest line. A last line without a newline is
  * torn: reported, never passed on. Lines are never decoded into one string.
  */
-export const scanLines =
-  (
-    file: string,
-    onLine: (bytes: Buffer, from: number, to: number, n: number) => boolean,
-    start = 0,
-  ): TE.TaskEither<FsError, ScannedLines> =>
-  async () => {
-    const opened = await tryFs('open', file, () => fsp.open(file, 'r'));
-    if (E.isLeft(opened)) return opened;
-    const handle = opened.right;
-    try {
-      let buf = Buffer.allocUnsafe(CHUNK);
-      let have = 0; // bytes in buf
-      let pos = start; // file offset of buf[have]
-      let n = 0;
-      let lineStart = start;
-      for (;;) {
-        if (have === buf.byteLength) {
-          const bigger = Buffer.allocUnsafe(buf.byteLength * 2);
-          buf.copy(bigger, 0, 0, have);
-          buf = bigger;
-        }
-        const r = await tryFs('read', file, () =>
-          handle.read(buf, have, buf.byteLength - have, pos),
-        );
-        if (E.isLeft(r)) return r;
-        const got = r.right.bytesRead;
-        if (got === 0) {
-          const torn =
-            have > 0
-              ? {
-                  _tag: 'JsonlTornLine' as const,
-                  path: file,
-                  line: n + 1,
-                  message: `${file}:${n + 1}: the last line is incomplete (a write torn by a crash); skipped`,
-                }
-              : undefined;
-          return E.right(
-            torn === undefined ? { lines: n, end: pos } : { lines: n, end: pos, torn },
-          );
-        }
-        pos += got;
-        const end = have + got;
-        let from = 0;
-        let nl = buf.indexOf(NEWLINE, have);
-        while (nl !== -1 && nl < end) {
-          n += 1;
-          lineStart += nl + 1 - from;
-          if (!onLine(buf, from, nl, n)) return E.right({ lines: n, end: lineStart });
-          from = nl + 1;
-          nl = buf.indexOf(NEWLINE, from);
-        }
-        if (from > 0) buf.copy(buf, 0, from, end);
-        have = end - from;
+export const scanLines = async (
+  file: string,
+  onLine: (bytes: Buffer, from: number, to: number, n: number) => boolean,
+  start = 0,
+): Promise<E.Either<FsError, ScannedLines>> => {
+  const opened = await tryFs('open', file, () => fsp.open(file, 'r'));
+  if (E.isLeft(opened)) return opened;
+  const handle = opened.right;
+  try {
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let have = 0; // bytes in buf
+    let pos = start; // file offset of buf[have]
+    let n = 0;
+    let lineStart = start;
+    for (;;) {
+      if (have === buf.byteLength) {
+        const bigger = Buffer.allocUnsafe(buf.byteLength * 2);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
       }
-    } finally {
-      await handle.close().catch(() => undefined);
+      const r = await tryFs('read', file, () => handle.read(buf, have, buf.byteLength - have, pos));
+      if (E.isLeft(r)) return r;
+      const got = r.right.bytesRead;
+      if (got === 0) {
+        const torn =
+          have > 0
+            ? {
+                _tag: 'JsonlTornLine' as const,
+                path: file,
+                line: n + 1,
+                message: `${file}:${n + 1}: the last line is incomplete (a write torn by a crash); skipped`,
+              }
+            : undefined;
+        return E.right(torn === undefined ? { lines: n, end: pos } : { lines: n, end: pos, torn });
+      }
+      pos += got;
+      const end = have + got;
+      let from = 0;
+      let nl = buf.indexOf(NEWLINE, have);
+      while (nl !== -1 && nl < end) {
+        n += 1;
+        lineStart += nl + 1 - from;
+        if (!onLine(buf, from, nl, n)) return E.right({ lines: n, end: lineStart });
+        from = nl + 1;
+        nl = buf.indexOf(NEWLINE, from);
+      }
+      if (from > 0) buf.copy(buf, 0, from, end);
+      have = end - from;
     }
-  };
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+};
 
 /**
  * The offset of the last line of `file` that starts with one of `prefixes` (read backwards in
  * chunks from the end; only the tail after it is read), or `undefined` when no line does.
  */
-export const findLastLine =
-  (file: string, prefixes: readonly string[]): TE.TaskEither<FsError, number | undefined> =>
-  () =>
-    Promise.resolve(
-      syncTry('read', file, () => {
-        const fd = fsSync.openSync(file, 'r');
-        try {
-          const size = fsSync.fstatSync(fd).size;
-          const needles = prefixes.map((p) => Buffer.from(`\n${p}`, 'utf8'));
-          const overlap = Math.max(...needles.map((b) => b.byteLength));
-          const buf = Buffer.allocUnsafe(CHUNK + overlap);
-          let hi = size;
-          while (hi > 0) {
-            const lo = Math.max(0, hi - CHUNK);
-            const len = Math.min(size, hi + overlap) - lo;
-            const got = fsSync.readSync(fd, buf, 0, len, lo);
-            const view = buf.subarray(0, got);
-            let best = -1;
-            for (const b of needles) best = Math.max(best, view.lastIndexOf(b));
-            if (best !== -1) return lo + best + 1;
-            hi = lo;
-          }
-          const head = Buffer.alloc(overlap);
-          const got = fsSync.readSync(fd, head, 0, overlap, 0);
-          const first = head.subarray(0, got).toString('utf8');
-          return prefixes.some((p) => first.startsWith(p)) ? 0 : undefined;
-        } finally {
-          fsSync.closeSync(fd);
+export const findLastLine = (
+  file: string,
+  prefixes: readonly string[],
+): Promise<E.Either<FsError, number | undefined>> =>
+  Promise.resolve(
+    syncTry('read', file, () => {
+      const fd = fsSync.openSync(file, 'r');
+      try {
+        const size = fsSync.fstatSync(fd).size;
+        const needles = prefixes.map((p) => Buffer.from(`\n${p}`, 'utf8'));
+        const overlap = Math.max(...needles.map((b) => b.byteLength));
+        const buf = Buffer.allocUnsafe(CHUNK + overlap);
+        let hi = size;
+        while (hi > 0) {
+          const lo = Math.max(0, hi - CHUNK);
+          const len = Math.min(size, hi + overlap) - lo;
+          const got = fsSync.readSync(fd, buf, 0, len, lo);
+          const view = buf.subarray(0, got);
+          let best = -1;
+          for (const b of needles) best = Math.max(best, view.lastIndexOf(b));
+          if (best !== -1) return lo + best + 1;
+          hi = lo;
         }
-      }),
-    );
+        const head = Buffer.alloc(overlap);
+        const got = fsSync.readSync(fd, head, 0, overlap, 0);
+        const first = head.subarray(0, got).toString('utf8');
+        return prefixes.some((p) => first.startsWith(p)) ? 0 : undefined;
+      } finally {
+        fsSync.closeSync(fd);
+      }
+    }),
+  );

@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
 import {
   fsError,
   fsyncDir,
@@ -54,7 +53,7 @@ export interface RunLock {
   /** Set when a stale lock had to be taken over. */
   readonly warnings: readonly StaleLockTakenOver[];
   /** Removes the lock file if it is still this one. */
-  readonly release: TE.TaskEither<FsError, void>;
+  readonly release: () => Promise<E.Either<FsError, void>>;
 }
 
 /** Options of {@link acquireRunLock}. */
@@ -113,87 +112,95 @@ const heldError = (file: string, holder: LockHolder): LockHeld => ({
  *
  * @example
  * ```ts
- * const lock = await acquireRunLock(runDir)();
+ * const lock = await acquireRunLock(runDir);
  * if (E.isLeft(lock)) throw new Error(lock.left.message);
  * try { ... } finally { await lock.right.release(); }
  * ```
  */
-export const acquireRunLock =
-  (dir: string, options: LockOptions = {}): TE.TaskEither<LockHeld | FsError, RunLock> =>
-  async () => {
-    const fs = options.fs ?? nodeFs;
-    const file = path.join(dir, LOCK_NAME);
-    const made = await tryFs('create the folder', dir, () => fs.mkdir(dir));
-    if (E.isLeft(made)) return made;
-    const holder: LockHolder = {
-      pid: process.pid,
-      hostname: hostname(),
-      startedAt: new Date((options.now ?? Date.now)()).toISOString(),
-      token: randomBytes(8).toString('hex'),
-    };
-    const warnings: StaleLockTakenOver[] = [];
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const handle = await fs.open(file, 'wx', 0o644);
-        try {
-          await writeAll(handle, [Buffer.from(`${JSON.stringify(holder)}\n`)]);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await fsyncDir(fs, dir);
-        return E.right({ path: file, holder, warnings, release: releaseLock(fs, file, holder) });
-      } catch (cause) {
-        const e = fsError('create', file, cause);
-        if (e.code !== 'EEXIST') return E.left(e);
-      }
-      let current: LockHolder | null;
-      try {
-        current = parseHolder(await fs.readFile(file));
-      } catch (cause) {
-        const e = fsError('read', file, cause);
-        if (e._tag === 'FileNotFound') continue;
-        return E.left(e);
-      }
-      if (!isStale(current) && current !== null) return E.left(heldError(file, current));
-      const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-      try {
-        await fs.rename(file, aside);
-      } catch (cause) {
-        if (fsError('rename', file, cause)._tag === 'FileNotFound') continue;
-        return E.left(fsError('rename', file, cause));
-      }
-      const moved = await fs.readFile(aside).then(parseHolder, () => null);
-      if (current !== null && moved?.token !== current.token && moved !== null) {
-        // Another process replaced the stale lock between our read and our rename: put it back.
-        await fs.link(aside, file).catch(() => undefined);
-        await fs.unlink(aside).catch(() => undefined);
-        return E.left(heldError(file, moved));
-      }
-      await fs.unlink(aside).catch(() => undefined);
-      warnings.push({
-        _tag: 'StaleLockTakenOver',
-        path: file,
-        previous: current,
-        message:
-          current === null
-            ? `took over the unreadable lock ${file}`
-            : `took over the stale lock ${file} of pid ${current.pid} (no longer running)`,
-      });
-    }
-    return E.left(fsError('create', file, new Error('the lock kept changing; try again')));
+export const acquireRunLock = async (
+  dir: string,
+  options: LockOptions = {},
+): Promise<E.Either<LockHeld | FsError, RunLock>> => {
+  const fs = options.fs ?? nodeFs;
+  const file = path.join(dir, LOCK_NAME);
+  const made = await tryFs('create the folder', dir, () => fs.mkdir(dir));
+  if (E.isLeft(made)) return made;
+  const holder: LockHolder = {
+    pid: process.pid,
+    hostname: hostname(),
+    startedAt: new Date((options.now ?? Date.now)()).toISOString(),
+    token: randomBytes(8).toString('hex'),
   };
-
-const releaseLock =
-  (fs: FileSystem, file: string, holder: LockHolder): TE.TaskEither<FsError, void> =>
-  async () => {
+  const warnings: StaleLockTakenOver[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const handle = await fs.open(file, 'wx', 0o644);
+      try {
+        await writeAll(handle, [Buffer.from(`${JSON.stringify(holder)}\n`)]);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsyncDir(fs, dir);
+      return E.right({
+        path: file,
+        holder,
+        warnings,
+        release: () => releaseLock(fs, file, holder),
+      });
+    } catch (cause) {
+      const e = fsError('create', file, cause);
+      if (e.code !== 'EEXIST') return E.left(e);
+    }
     let current: LockHolder | null;
     try {
       current = parseHolder(await fs.readFile(file));
     } catch (cause) {
       const e = fsError('read', file, cause);
-      return e._tag === 'FileNotFound' ? E.right(undefined) : E.left(e);
+      if (e._tag === 'FileNotFound') continue;
+      return E.left(e);
     }
-    if (current?.token !== holder.token) return E.right(undefined);
-    return tryFs('remove', file, () => fs.unlink(file));
-  };
+    if (!isStale(current) && current !== null) return E.left(heldError(file, current));
+    const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await fs.rename(file, aside);
+    } catch (cause) {
+      if (fsError('rename', file, cause)._tag === 'FileNotFound') continue;
+      return E.left(fsError('rename', file, cause));
+    }
+    const moved = await fs.readFile(aside).then(parseHolder, () => null);
+    if (current !== null && moved?.token !== current.token && moved !== null) {
+      // Another process replaced the stale lock between our read and our rename: put it back.
+      await fs.link(aside, file).catch(() => undefined);
+      await fs.unlink(aside).catch(() => undefined);
+      return E.left(heldError(file, moved));
+    }
+    await fs.unlink(aside).catch(() => undefined);
+    warnings.push({
+      _tag: 'StaleLockTakenOver',
+      path: file,
+      previous: current,
+      message:
+        current === null
+          ? `took over the unreadable lock ${file}`
+          : `took over the stale lock ${file} of pid ${current.pid} (no longer running)`,
+    });
+  }
+  return E.left(fsError('create', file, new Error('the lock kept changing; try again')));
+};
+
+const releaseLock = async (
+  fs: FileSystem,
+  file: string,
+  holder: LockHolder,
+): Promise<E.Either<FsError, void>> => {
+  let current: LockHolder | null;
+  try {
+    current = parseHolder(await fs.readFile(file));
+  } catch (cause) {
+    const e = fsError('read', file, cause);
+    return e._tag === 'FileNotFound' ? E.right(undefined) : E.left(e);
+  }
+  if (current?.token !== holder.token) return E.right(undefined);
+  return tryFs('remove', file, () => fs.unlink(file));
+};

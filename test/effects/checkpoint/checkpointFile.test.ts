@@ -63,8 +63,8 @@ describe('checkpoint file', () => {
   it('saves and loads the state and every part', async () => {
     const file = path.join(dir, 'latest.safetensors');
     const payload = payloadFor(3);
-    expect(await saveCheckpointFile(file, payload)()).toEqual(E.right(file));
-    const loaded = await loadCheckpointFile(file)();
+    expect(await saveCheckpointFile(file, payload)).toEqual(E.right(file));
+    const loaded = await loadCheckpointFile(file);
     if (E.isLeft(loaded)) throw new Error(loaded.left.message);
     expect(loaded.right.state).toEqual(payload.state);
     expect(loaded.right.schema).toBe(CHECKPOINT_SCHEMA);
@@ -79,7 +79,7 @@ describe('checkpoint file', () => {
     'opens in Python as a plain safetensors file of <part>/<name> tensors',
     async () => {
       const file = path.join(dir, 'latest.safetensors');
-      await saveCheckpointFile(file, payloadFor(2))();
+      await saveCheckpointFile(file, payloadFor(2));
       const out = JSON.parse(
         execFileSync('python3', [FIXTURE, 'read', file], { encoding: 'utf8' }),
       ) as {
@@ -99,7 +99,7 @@ describe('checkpoint file', () => {
 
   it('a missing file names the path', async () => {
     const file = path.join(dir, 'nope.safetensors');
-    expect(leftOf(await loadCheckpointFile(file)())).toEqual({
+    expect(leftOf(await loadCheckpointFile(file))).toEqual({
       _tag: 'CheckpointNotFound',
       path: file,
       message: `checkpoint ${file} does not exist`,
@@ -211,7 +211,7 @@ describe('restoreParts', () => {
   it('loads each part the checkpoint has, leaves the others alone', async () => {
     const model = new FakeModel(payloadFor(0).parts.model!.tensors!);
     const extra = new FakeModel({});
-    expect(await restoreParts({ model, extra }, loaded())()).toEqual(E.right(['model']));
+    expect(await restoreParts({ model, extra }, loaded())).toEqual(E.right(['model']));
     expect(Array.from(model.loaded?.tensors?.['dense/kernel']?.data as Float32Array)).toEqual(
       new Array(16).fill(7),
     );
@@ -225,7 +225,7 @@ describe('restoreParts', () => {
       'dense/bias': { dtype: 'F64', shape: [4], data: new Float64Array(4) },
       'dense/extra': { dtype: 'F32', shape: [1], data: new Float32Array(1) },
     });
-    const e = leftOf(await restoreParts({ model }, loaded())());
+    const e = leftOf(await restoreParts({ model }, loaded()));
     expect(e).toMatchObject({ _tag: 'CheckpointPartMismatch', path: P, part: 'model' });
     expect(e.message).toBe(
       [
@@ -245,7 +245,7 @@ describe('restoreParts', () => {
         throw new Error('nope');
       },
     };
-    expect(leftOf(await restoreParts({ scheduler: bad }, loaded())()).message).toBe(
+    expect(leftOf(await restoreParts({ scheduler: bad }, loaded())).message).toBe(
       `cannot load ${P}: scheduler.loadStateDict() threw: nope`,
     );
   });

@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 const epochOf = async (file: string): Promise<unknown> => {
-  const loaded = await loadCheckpointFile(file)();
+  const loaded = await loadCheckpointFile(file);
   if (E.isLeft(loaded)) throw new Error(loaded.left.message);
   return (loaded.right.state as { epoch: number }).epoch;
 };
@@ -41,7 +41,7 @@ const save = async (k: number, saveInterval = 1, isBest = false, maxToKeep?: num
     payloadFor(k),
     plan,
     maxToKeep === undefined ? {} : { maxToKeep },
-  )();
+  );
   if (E.isLeft(r)) throw new Error(r.left.message);
   return r.right;
 };
@@ -71,7 +71,7 @@ describe('saveCheckpointFiles', () => {
   it('on a non-main process writes nothing and returns the paths', async () => {
     const r = await saveCheckpointFiles(path.join(dir, 'ck'), payloadFor(1), ['latest', 'best'], {
       isMainProcess: false,
-    })();
+    });
     expect(r).toEqual(
       E.right({
         written: false,
@@ -93,7 +93,7 @@ describe('saveCheckpointFiles', () => {
     async (code, tag, text) => {
       await save(1);
       const fs = faultyFs({ failWriteAfter: { bytes: 200, code } });
-      const r = await saveCheckpointFiles(dir, payloadFor(2), ['latest', 'best'], { fs })();
+      const r = await saveCheckpointFiles(dir, payloadFor(2), ['latest', 'best'], { fs });
       const latest = checkpointPath(dir, 'latest');
       expect(E.isLeft(r) && r.left).toMatchObject({ _tag: tag, path: latest });
       expect(E.isLeft(r) && r.left.message).toBe(
@@ -107,7 +107,7 @@ describe('saveCheckpointFiles', () => {
   it('a real ENOTDIR (the checkpoint dir lies under a regular file) names the path', async () => {
     await fsp.writeFile(path.join(dir, 'run'), 'a file, not a folder');
     const ck = path.join(dir, 'run', 'checkpoints');
-    const r = await saveCheckpointFiles(ck, payloadFor(1), ['latest'])();
+    const r = await saveCheckpointFiles(ck, payloadFor(1), ['latest']);
     expect(E.isLeft(r) && r.left).toMatchObject({ _tag: 'NotADirectory', path: ck });
   });
 });
@@ -118,13 +118,13 @@ describe('listCheckpoints and findLatestValid', () => {
     await new Promise((r) => setTimeout(r, 20));
     await save(1, 1, false);
     await fsp.writeFile(path.join(dir, `.latest.safetensors.tmp-999999-0123abcd`), 'partial');
-    const listed = await listCheckpoints(dir)();
+    const listed = await listCheckpoints(dir);
     if (E.isLeft(listed)) throw new Error(listed.left.message);
     expect(listed.right.map((e) => e.name)).toEqual(['latest', 'epoch-1', 'epoch-0', 'best']);
   });
 
   it('an empty or missing folder has no valid checkpoint', async () => {
-    expect(await findLatestValid(path.join(dir, 'none'))()).toEqual(
+    expect(await findLatestValid(path.join(dir, 'none'))).toEqual(
       E.right({ checkpoint: null, skipped: [], passedOver: [] }),
     );
   });
@@ -158,7 +158,7 @@ describe('listCheckpoints and findLatestValid', () => {
       const bytes = Buffer.from(await fsp.readFile(latest));
       await fsp.unlink(latest);
       await fsp.writeFile(latest, hurt(bytes));
-      const found = await findLatestValid(dir)();
+      const found = await findLatestValid(dir);
       if (E.isLeft(found)) throw new Error(found.left.message);
       expect(found.right.checkpoint?.path).toBe(checkpointPath(dir, 'epoch-4'));
       expect(found.right.skipped.map((s) => [s.path, s.reason._tag])).toEqual([[latest, tag]]);
@@ -174,7 +174,7 @@ describe('listCheckpoints and findLatestValid', () => {
     const fh = await fsp.open(latest, 'r+');
     await fh.write(Buffer.from([0xff]), 0, 1, 60);
     await fh.close();
-    const found = await findLatestValid(dir)();
+    const found = await findLatestValid(dir);
     if (E.isLeft(found)) throw new Error(found.left.message);
     expect(found.right.checkpoint?.path).toBe(checkpointPath(dir, 'epoch-3'));
     expect(found.right.skipped.map((s) => path.basename(s.path))).toEqual(
@@ -186,10 +186,10 @@ describe('listCheckpoints and findLatestValid', () => {
     await save(3);
     await new Promise((r) => setTimeout(r, 20));
     const wide = payloadFor(4, 32);
-    const r = await saveCheckpointFiles(dir, wide, ['latest'])();
+    const r = await saveCheckpointFiles(dir, wide, ['latest']);
     expect(E.isRight(r)).toBe(true);
     const model = new FakeModel(payloadFor(0).parts.model!.tensors!);
-    const found = await findLatestValid(dir, { check: (c) => checkParts({ model }, c) })();
+    const found = await findLatestValid(dir, { check: (c) => checkParts({ model }, c) });
     if (E.isLeft(found)) throw new Error(found.left.message);
     expect(found.right.checkpoint?.path).toBe(checkpointPath(dir, 'epoch-3'));
     expect(found.right.skipped[0]?.message).toContain(
@@ -205,22 +205,22 @@ describe('checkDir', () => {
     ['raise', E.left({ _tag: 'DirNotEmpty' })],
   ] as const)('a non-empty dir with %s', async (action, expected) => {
     await fsp.writeFile(path.join(dir, 'x'), '');
-    expect(await checkDir(dir, action)()).toMatchObject(expected);
-    const r = await checkDir(dir, 'raise')();
+    expect(await checkDir(dir, action)).toMatchObject(expected);
+    const r = await checkDir(dir, 'raise');
     expect(E.isLeft(r) && r.left.message).toBe(
       `Directory ${dir} is not empty; choose another dir or projectRoot, or resume with autoResume`,
     );
   });
 
   it('an empty or missing dir is empty', async () => {
-    expect(await checkDir(dir, 'raise')()).toEqual(E.right({ empty: true, warnings: [] }));
-    expect(await checkDir(path.join(dir, 'no'), 'raise')()).toEqual(
+    expect(await checkDir(dir, 'raise')).toEqual(E.right({ empty: true, warnings: [] }));
+    expect(await checkDir(path.join(dir, 'no'), 'raise')).toEqual(
       E.right({ empty: true, warnings: [] }),
     );
   });
 
   it('an unknown action is an error', async () => {
-    const r = await checkDir(dir, 'shout' as 'warn')();
+    const r = await checkDir(dir, 'shout' as 'warn');
     expect(E.isLeft(r) && r.left.message).toBe(
       'checkDir: action should be one of warn, raise or ignore, but got "shout"',
     );
@@ -233,13 +233,13 @@ describe('resume candidates are ranked by the progress inside them', () => {
       state: { progress: { epoch, step } },
       parts: {},
     });
-    expect(E.isRight(await saveCheckpointFiles(dir, at(17, 170), ['latest', 'best'])())).toBe(true);
+    expect(E.isRight(await saveCheckpointFiles(dir, at(17, 170), ['latest', 'best']))).toBe(true);
     // A later epoch that is not best: latest is rewritten (a new inode), best stays at 17.
-    expect(E.isRight(await saveCheckpointFiles(dir, at(22, 220), ['latest'])())).toBe(true);
+    expect(E.isRight(await saveCheckpointFiles(dir, at(22, 220), ['latest']))).toBe(true);
     // What `cp -r` without -p does: every file gets the copy time, in any order.
     await fsp.utimes(checkpointPath(dir, 'latest'), 1000, 1000);
     await fsp.utimes(checkpointPath(dir, 'best'), 2000, 2000);
-    const found = await findLatestValid(dir)();
+    const found = await findLatestValid(dir);
     if (E.isLeft(found)) throw new Error(found.left.message);
     expect(found.right.checkpoint?.path).toBe(checkpointPath(dir, 'latest'));
     expect(found.right.passedOver).toEqual([

@@ -98,15 +98,15 @@ const lane = async (id: number): Promise<{ kills: number; saves: number; leftove
     for (const t of previousTemps) expect(ready.cleaned).toContain(t);
     expect(ready.start).toBe(lastLatest + 1);
 
-    const listed = await listCheckpoints(dir)();
+    const listed = await listCheckpoints(dir);
     if (E.isLeft(listed)) throw new Error(listed.left.message);
     for (const entry of listed.right) {
-      const loaded = await loadCheckpointFile(entry.path)();
+      const loaded = await loadCheckpointFile(entry.path);
       if (E.isLeft(loaded))
         throw new Error(`after kill ${i} of lane ${id}: ${loaded.left.message}`);
       expect(consistent(loaded.right)).toBe(true);
     }
-    const found = await findLatestValid(dir)();
+    const found = await findLatestValid(dir);
     if (E.isLeft(found)) throw new Error(found.left.message);
     expect(found.right.skipped).toEqual([]);
     const latest = found.right.checkpoint;
@@ -121,7 +121,7 @@ const lane = async (id: number): Promise<{ kills: number; saves: number; leftove
     leftovers += previousTemps.length;
   }
   // The next start cleans up: nothing temporary remains.
-  const cleaned = await cleanupTemp(dir)();
+  const cleaned = await cleanupTemp(dir);
   expect(E.isRight(cleaned) && cleaned.right.sort()).toEqual(previousTemps.sort());
   expect((await fsp.readdir(dir)).filter(isTempName)).toEqual([]);
   return { kills: KILLS_PER_LANE, saves: lastLatest + 1, leftovers };

@@ -76,13 +76,13 @@ describe('a failed write in the checkpoint writer (injected faults)', () => {
     '%s: a DiskFull naming the file, no temp file, the previous one intact, nothing unhandled',
     async (_, bytes) => {
       const file = path.join(dir, 'latest.safetensors');
-      const first = await saveCheckpointFile(file, payloadFor(1))();
+      const first = await saveCheckpointFile(file, payloadFor(1));
       expect(E.isRight(first)).toBe(true);
-      let result: Awaited<ReturnType<ReturnType<typeof saveCheckpointFile>>> | undefined;
+      let result: Awaited<ReturnType<typeof saveCheckpointFile>> | undefined;
       const unhandled = await unhandledDuring(async () => {
         result = await saveCheckpointFile(file, bigPayload(20), {
           fs: faultyFs({ failWriteAfter: { bytes, code: 'ENOSPC' }, only: '.tmp-' }),
-        })();
+        });
       });
       expect(unhandled).toEqual([]);
       expect(result !== undefined && E.isLeft(result) ? result.left : undefined).toMatchObject({
@@ -90,7 +90,7 @@ describe('a failed write in the checkpoint writer (injected faults)', () => {
         path: file,
       });
       expect(await tempsIn(dir)).toEqual([]);
-      const loaded = await loadCheckpointFile(file)();
+      const loaded = await loadCheckpointFile(file);
       expect(E.isRight(loaded) ? loaded.right.state : loaded.left.message).toEqual(
         payloadFor(1).state,
       );
@@ -115,11 +115,11 @@ describe.skipIf(!canMountTmpfs)(
     it('a 20 MiB checkpoint on 12 MiB: DiskFull naming the file; the previous latest still loads', async () => {
       if (disk === undefined) throw new Error('no tmpfs');
       const file = path.join(disk.dir, 'checkpoints', 'latest.safetensors');
-      const first = await saveCheckpointFile(file, payloadFor(1))();
+      const first = await saveCheckpointFile(file, payloadFor(1));
       expect(E.isRight(first)).toBe(true);
       let message = '';
       const unhandled = await unhandledDuring(async () => {
-        const saved = await saveCheckpointFile(file, bigPayload(20))();
+        const saved = await saveCheckpointFile(file, bigPayload(20));
         expect(E.isLeft(saved) ? saved.left._tag : 'saved').toBe('DiskFull');
         if (E.isLeft(saved)) message = saved.left.message;
       });
@@ -127,12 +127,12 @@ describe.skipIf(!canMountTmpfs)(
       expect(message).toContain(file);
       expect(message).toContain('free space');
       expect(await tempsIn(path.dirname(file))).toEqual([]);
-      const loaded = await loadCheckpointFile(file)();
+      const loaded = await loadCheckpointFile(file);
       expect(E.isRight(loaded) ? loaded.right.state : loaded.left.message).toEqual(
         payloadFor(1).state,
       );
       // The space the failed save took is back: a checkpoint that fits saves.
-      const again = await saveCheckpointFile(file, bigPayload(8))();
+      const again = await saveCheckpointFile(file, bigPayload(8));
       expect(E.isRight(again) ? 'saved' : again.left.message).toBe('saved');
     });
   },

@@ -59,9 +59,7 @@ describe.skipIf(!canMountTmpfs)(
             expect(e?.message).toContain(e?.path);
           }
           if (result.lastCheckpoint >= 0) {
-            const loaded = await loadCheckpointFile(
-              join(dir, 'checkpoints', 'latest.safetensors'),
-            )();
+            const loaded = await loadCheckpointFile(join(dir, 'checkpoints', 'latest.safetensors'));
             expect(E.isRight(loaded) ? loaded.right.state : loaded.left.message).toEqual({
               step: result.lastCheckpoint,
             });

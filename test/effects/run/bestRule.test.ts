@@ -42,9 +42,9 @@ const run = async (
   let s = s0;
   for (const [epoch, v] of values.entries()) {
     s = appendResult(startEpoch(s, epoch), { train: { loss: 1 }, val: { [metric]: v } });
-    const saved = await saveCheckpoint(s, {}, { fsync: false })();
+    const saved = await saveCheckpoint(s, {}, { fsync: false });
     if (E.isLeft(saved)) throw new Error(saved.left.message);
-    const written = await saveResult(s)();
+    const written = await saveResult(s);
     if (E.isLeft(written)) throw new Error(written.left.message);
     if (S.patienceExhausted(s)) break;
   }
@@ -52,7 +52,7 @@ const run = async (
 };
 
 const epochOfCheckpoint = async (s: RunnerState, alias: string): Promise<number> => {
-  const loaded = await loadCheckpointFile(join(S.checkpointDir(s), `${alias}.safetensors`))();
+  const loaded = await loadCheckpointFile(join(S.checkpointDir(s), `${alias}.safetensors`));
   if (E.isLeft(loaded)) throw new Error(loaded.left.message);
   const state = decodeState(loaded.right.state);
   if (E.isLeft(state)) throw new Error(state.left.message);

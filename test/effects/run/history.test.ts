@@ -45,7 +45,7 @@ describe('replayLog decodes every line', () => {
   ])('%s is an error naming the file and line', async (_what, bad, why) => {
     const path = join(root, 'history.jsonl');
     await writeFile(path, v1Log(s0(), [ok, ok, bad, ok]));
-    const r = await replayLog(path)();
+    const r = await replayLog(path);
     expect(E.isLeft(r)).toBe(true);
     if (E.isLeft(r)) {
       expect(r.left.message.startsWith(`${path}:4: `)).toBe(true);
@@ -63,22 +63,22 @@ describe('replayLog decodes every line', () => {
   ])('target %j outside the log is an error', async (target, why) => {
     const path = join(root, 'history.jsonl');
     await writeFile(path, v1Log(s0(), [ok, ok, ok]));
-    const r = await replayLog(path, target)();
+    const r = await replayLog(path, target);
     expect(E.isLeft(r) && r.left.message.startsWith(`${path}: cannot replay to `)).toBe(true);
     expect(E.isLeft(r) && r.left.message).toContain(why);
-    expect(await replayLog(path, { action: 3 })()).toMatchObject({ right: { actions: 3 } });
+    expect(await replayLog(path, { action: 3 })).toMatchObject({ right: { actions: 3 } });
   });
 });
 
 const write = async (path: string, start: RunnerState, xs: readonly Action[], every = 1000) => {
-  const opened = await openHistory(path, start, { snapshotEvery: every })();
+  const opened = await openHistory(path, start, { snapshotEvery: every });
   if (E.isLeft(opened)) throw new Error(opened.left.message);
   let s = start;
   for (const a of xs) {
     s = reduce(s, a);
     opened.right.writer.append(a, s);
   }
-  const closed = await opened.right.writer.close()();
+  const closed = await opened.right.writer.close();
   if (E.isLeft(closed)) throw new Error(closed.left.message);
   return s;
 };
@@ -108,7 +108,7 @@ describe('the log file', () => {
     await write(path, s0(), epoch(0));
     expect((await readFile(path, 'utf8')).split('\n')[0]).toBe('{"danlingLog":2}');
     await writeFile(path, `{"danlingLog":3}\n${ok}\n`);
-    const r = await replayLog(path)();
+    const r = await replayLog(path);
     expect(E.isLeft(r) && r.left.message).toContain(
       `${path}:1: the log was written by a newer danling`,
     );
@@ -121,9 +121,9 @@ describe('the log file', () => {
       const xs = Array.from({ length: epochs }, (_, e) => epoch(e)).flat();
       const end = await write(path, s0(), xs, 100);
       sizes.push((await stat(path)).size / xs.length);
-      const r = await replayLog(path)();
+      const r = await replayLog(path);
       expect(E.isRight(r) && r.right.state).toEqual(end);
-      const mid = await replayLog(path, { epoch: 123 })();
+      const mid = await replayLog(path, { epoch: 123 });
       expect(E.isRight(mid) && mid.right.state.results.entries.size).toBe(124);
     }
     expect(sizes[1]).toBeLessThanOrEqual(100);
@@ -136,7 +136,7 @@ describe('the log file', () => {
     const xs = [epoch(0), epoch(1)].flat();
     const mid = await write(path, s0(), xs, 7);
     const end = await write(path, mid, epoch(2), 7);
-    const r = await replayLog(path)();
+    const r = await replayLog(path);
     expect(E.isRight(r) && [r.right.actions, r.right.state]).toEqual([
       xs.length + epoch(2).length,
       end,

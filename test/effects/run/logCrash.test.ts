@@ -89,7 +89,7 @@ describe('history.jsonl under SIGKILL in a loop that never yields', () => {
       expect(logged).toBeLessThanOrEqual(reported + 2);
       // dispatched is reported or reported + 2; at most one batch of it is lost.
       expect(logged).toBeGreaterThanOrEqual(reported - BOUND);
-      const replayed = await replayLog(history)();
+      const replayed = await replayLog(history);
       if (E.isLeft(replayed)) throw new Error(replayed.left.message);
       expect(replayed.right.actions).toBe(logged);
       expect(replayed.right.state.progress.step).toBe(Math.ceil(logged / 2));

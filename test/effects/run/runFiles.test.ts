@@ -41,8 +41,8 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const unwrap = async <A>(te: () => Promise<E.Either<{ message: string }, A>>): Promise<A> => {
-  const r = await te();
+const unwrap = async <A>(task: Promise<E.Either<{ message: string }, A>>): Promise<A> => {
+  const r = await task;
   if (E.isLeft(r)) throw new Error(r.left.message);
   return r.right;
 };
@@ -128,11 +128,11 @@ describe('saveCheckpoint / loadCheckpoint', () => {
   });
 
   it('says what to set when there is nothing to load, and names a missing file', async () => {
-    const none = await loadCheckpoint(stateIn())();
+    const none = await loadCheckpoint(stateIn());
     expect(E.isLeft(none) && none.left.message).toMatch(
       /^no checkpoint to load: set config.checkpoint to a checkpoint file, or config.autoResume to true/,
     );
-    const missing = await loadCheckpoint(stateIn({ checkpoint: join(root, 'nope.safetensors') }))();
+    const missing = await loadCheckpoint(stateIn({ checkpoint: join(root, 'nope.safetensors') }));
     expect(E.isLeft(missing) && missing.left.message).toBe(
       `checkpoint is set to ${JSON.stringify(join(root, 'nope.safetensors'))} but it does not exist; fix config.checkpoint or set autoResume instead`,
     );
@@ -147,7 +147,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     const wrong = new Weights(new Float32Array(4));
     const r = await loadCheckpoint(stateIn(), join(S.checkpointDir(s), 'latest.safetensors'), {
       parts: { model: wrong },
-    })();
+    });
     expect(E.isLeft(r) && r.left.message).toContain('model/w');
     expect(wrong.w).toEqual(new Float32Array(4));
   });
@@ -182,11 +182,11 @@ describe('loadPretrained', () => {
     const s = epochs(stateIn(), 0, 1);
     await unwrap(saveCheckpoint(s));
     const path = join(S.checkpointDir(s), 'latest.safetensors');
-    const r = await loadPretrained(s, new Weights(new Float32Array(1)), path)();
+    const r = await loadPretrained(s, new Weights(new Float32Array(1)), path);
     expect(E.isLeft(r) && r.left.message).toBe(
       `${path}: no model weights in this checkpoint (its parts: none)`,
     );
-    const none = await loadPretrained(s, new Weights(new Float32Array(1)))();
+    const none = await loadPretrained(s, new Weights(new Float32Array(1)));
     expect(E.isLeft(none) && none.left.message).toBe(
       'pretrained is not specified: set config.pretrained to a checkpoint file',
     );
@@ -225,11 +225,11 @@ describe('config files', () => {
 
   it('names the file and the problem', async () => {
     await writeFile(join(root, 'bad.yaml'), 'accumSteps: 0\nseed: x\n');
-    const r = await fromYaml(join(root, 'bad.yaml'))();
+    const r = await fromYaml(join(root, 'bad.yaml'));
     expect(E.isLeft(r) && r.left.message).toBe(
       `${join(root, 'bad.yaml')}: \nseed: expected a non-negative integer, got "x"\naccumSteps: expected a positive integer, got 0`,
     );
-    const m = await fromJson(join(root, 'missing.json'))();
+    const m = await fromJson(join(root, 'missing.json'));
     expect(E.isLeft(m) && m.left.message).toBe(
       `${join(root, 'missing.json')}: no such file; check the path`,
     );
@@ -306,7 +306,7 @@ describe('save / load / stateDict / dict', () => {
     }
     expect(await readFile(join(root, 'x.yaml'), 'utf8')).toBe('a:\n  - 1\n  - 2\nb:\n  c: d\n');
     await writeFile(join(root, 'bad.json'), '{"a":');
-    const bad = await load(join(root, 'bad.json'))();
+    const bad = await load(join(root, 'bad.json'));
     expect(
       E.isLeft(bad) && bad.left.message.startsWith(`${join(root, 'bad.json')}: line 1, column 6`),
     ).toBe(true);

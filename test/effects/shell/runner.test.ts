@@ -45,7 +45,7 @@ describe('createRunner', () => {
     expect(runner.dispatch(actions.appendResult({ val: { loss: 1 } }))).toBe(runner.state);
     expect(await runner.flush()).toEqual(E.right(undefined));
     expect(await runner.close()).toEqual(E.right(undefined));
-    const replayed = await replayLog(join(dir(runner.state), 'history.jsonl'))();
+    const replayed = await replayLog(join(dir(runner.state), 'history.jsonl'));
     expect(E.isRight(replayed) && replayed.right.state).toEqual(runner.state);
   });
 

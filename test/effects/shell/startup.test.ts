@@ -92,7 +92,7 @@ describe('pretrained', () => {
   const saveWeights = async (w: number[]): Promise<string> => {
     const s = createState(base({ runName: 'source' }), { timestamp: 'src' });
     const saved = await must(
-      saveCheckpoint(s, { model: new Weights(Float32Array.from(w)) }, { fsync: false })(),
+      saveCheckpoint(s, { model: new Weights(Float32Array.from(w)) }, { fsync: false }),
     );
     return saved.paths[0] ?? '';
   };
@@ -203,7 +203,7 @@ describe('resume', () => {
       saveCheckpointFile(join(S.checkpointDir(s), 'latest.safetensors'), {
         state: persistState(s) as never,
         parts: dict,
-      })(),
+      }),
     );
     await runner.close();
     const folder = S.checkpointDir(s);
@@ -313,7 +313,7 @@ describe('Runner.loadCheckpoint', () => {
     expect(S.results(state)).toEqual(S.results(source.state));
     expect([...target.w]).toEqual([...model.w]);
     await runner.close();
-    const replayed = await must(replayLog(join(S.dir(runner.state), 'history.jsonl'))());
+    const replayed = await must(replayLog(join(S.dir(runner.state), 'history.jsonl')));
     expect(replayed.state).toEqual(runner.state);
     const kinds = readFileSync(join(S.dir(runner.state), 'history.jsonl'), 'utf8').match(
       /"type":"restore"/g,

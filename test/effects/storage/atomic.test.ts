@@ -34,10 +34,10 @@ const deadPid = (): number =>
 describe('writeFileAtomic', () => {
   it('writes, replaces, and leaves no temporary file', async () => {
     const file = path.join(dir, 'sub', 'a.json');
-    expect(await writeFileAtomic(file, 'one')()).toEqual(E.right(file));
+    expect(await writeFileAtomic(file, 'one')).toEqual(E.right(file));
     expect(await fsp.readFile(file, 'utf8')).toBe('one');
     const parts = [new Uint8Array([116, 119]), new Uint8Array([111])];
-    expect(await writeFileAtomic(file, parts)()).toEqual(E.right(file));
+    expect(await writeFileAtomic(file, parts)).toEqual(E.right(file));
     expect(await fsp.readFile(file, 'utf8')).toBe('two');
     expect(await tempsIn(path.join(dir, 'sub'))).toEqual([]);
   });
@@ -50,7 +50,7 @@ describe('writeFileAtomic', () => {
     const file = path.join(dir, 'latest.bin');
     await fsp.writeFile(file, 'previous');
     const fs = faultyFs({ failWriteAfter: { bytes: 100, code } });
-    const result = await writeFileAtomic(file, new Uint8Array(1000).fill(7), { fs })();
+    const result = await writeFileAtomic(file, new Uint8Array(1000).fill(7), { fs });
     expect(E.isLeft(result)).toBe(true);
     if (E.isRight(result)) return;
     expect(result.left._tag).toBe(tag);
@@ -66,7 +66,7 @@ describe('writeFileAtomic', () => {
     await fsp.writeFile(file, 'previous');
     const result = await writeFileAtomic(file, 'next', {
       fs: faultyFs({ fail: { rename: 'EROFS' } }),
-    })();
+    });
     expect(E.isLeft(result) && result.left._tag).toBe('PermissionDenied');
     expect(await fsp.readFile(file, 'utf8')).toBe('previous');
     expect(await tempsIn(dir)).toEqual([]);
@@ -75,7 +75,7 @@ describe('writeFileAtomic', () => {
   it('a real ENOTDIR (a folder path through a regular file) names the path', async () => {
     await fsp.writeFile(path.join(dir, 'plain'), 'I am a file');
     const file = path.join(dir, 'plain', 'checkpoints', 'latest.safetensors');
-    const result = await writeFileAtomic(file, 'x')();
+    const result = await writeFileAtomic(file, 'x');
     expect(E.isLeft(result)).toBe(true);
     if (E.isRight(result)) return;
     expect(result.left._tag).toBe('NotADirectory');
@@ -84,15 +84,13 @@ describe('writeFileAtomic', () => {
 
   it('on a non-main process writes nothing and returns the path', async () => {
     const file = path.join(dir, 'r1.json');
-    expect(await writeJsonAtomic(file, { a: 1 }, { isMainProcess: false })()).toEqual(
-      E.right(file),
-    );
+    expect(await writeJsonAtomic(file, { a: 1 }, { isMainProcess: false })).toEqual(E.right(file));
     await expect(fsp.stat(file)).rejects.toThrow();
   });
 
   it('writeJsonAtomic writes indented JSON with a final newline', async () => {
     const file = path.join(dir, 'r.json');
-    await writeJsonAtomic(file, { a: [1] })();
+    await writeJsonAtomic(file, { a: [1] });
     expect(await fsp.readFile(file, 'utf8')).toBe('{\n  "a": [\n    1\n  ]\n}\n');
   });
 });
@@ -103,7 +101,7 @@ describe('linkOrCopyAtomic', () => {
     const b = path.join(dir, 'best');
     await fsp.writeFile(a, 'new');
     await fsp.writeFile(b, 'old');
-    expect(await linkOrCopyAtomic(a, b)()).toEqual(E.right(b));
+    expect(await linkOrCopyAtomic(a, b)).toEqual(E.right(b));
     expect(await fsp.readFile(b, 'utf8')).toBe('new');
     expect((await fsp.stat(b)).ino).toBe((await fsp.stat(a)).ino);
     expect(await tempsIn(dir)).toEqual([]);
@@ -114,13 +112,13 @@ describe('linkOrCopyAtomic', () => {
     const b = path.join(dir, 'best');
     await fsp.writeFile(a, 'bytes');
     const fs = faultyFs({ fail: { link: 'EPERM' } });
-    expect(await linkOrCopyAtomic(a, b, { fs })()).toEqual(E.right(b));
+    expect(await linkOrCopyAtomic(a, b, { fs })).toEqual(E.right(b));
     expect(await fsp.readFile(b, 'utf8')).toBe('bytes');
     expect((await fsp.stat(b)).ino).not.toBe((await fsp.stat(a)).ino);
   });
 
   it('a missing source is a FileNotFound naming the target', async () => {
-    const result = await linkOrCopyAtomic(path.join(dir, 'nope'), path.join(dir, 'best'))();
+    const result = await linkOrCopyAtomic(path.join(dir, 'nope'), path.join(dir, 'best'));
     expect(E.isLeft(result) && result.left._tag).toBe('FileNotFound');
   });
 });
@@ -132,14 +130,14 @@ describe('cleanupTemp', () => {
     await fsp.writeFile(dead, 'partial');
     await fsp.writeFile(mine, 'in progress');
     await fsp.writeFile(path.join(dir, 'latest.safetensors'), 'kept');
-    expect(await cleanupTemp(dir)()).toEqual(E.right([dead]));
+    expect(await cleanupTemp(dir)).toEqual(E.right([dead]));
     expect((await fsp.readdir(dir)).sort()).toEqual(
       [path.basename(mine), 'latest.safetensors'].sort(),
     );
   });
 
   it('a missing folder has nothing to clean', async () => {
-    expect(await cleanupTemp(path.join(dir, 'nope'))()).toEqual(E.right([]));
+    expect(await cleanupTemp(path.join(dir, 'nope'))).toEqual(E.right([]));
   });
 });
 
@@ -193,8 +191,8 @@ describe.skipIf(!canMountTmpfs)(
       if (disk === undefined) throw new Error('no tmpfs');
       try {
         const file = path.join(disk.dir, 'results.json');
-        expect(E.isRight(await writeFileAtomic(file, 'old\n')())).toBe(true);
-        const r = await writeFileAtomic(file, Buffer.alloc(1 << 20, 1))();
+        expect(E.isRight(await writeFileAtomic(file, 'old\n'))).toBe(true);
+        const r = await writeFileAtomic(file, Buffer.alloc(1 << 20, 1));
         expect(E.isLeft(r) ? r.left : 'written').toMatchObject({
           _tag: 'DiskFull',
           op: 'write',

@@ -29,13 +29,13 @@ const open = async (policy?: FsyncPolicy, fs?: FileSystem) => {
   const o = await openJsonl(file, {
     ...(policy === undefined ? {} : { fsync: policy }),
     ...(fs === undefined ? {} : { fs }),
-  })();
+  });
   if (E.isLeft(o)) throw new Error(o.left.message);
   return o.right;
 };
 
 const read = async () => {
-  const r = await readJsonl(file)();
+  const r = await readJsonl(file);
   if (E.isLeft(r)) throw new Error(r.left.message);
   return r.right;
 };
@@ -45,14 +45,14 @@ describe('JSON Lines log', () => {
     const { writer, lines } = await open();
     expect(lines).toBe(0);
     const values: Json[] = [{ a: 1 }, 'two\nlines', [3, null], { s: 'é' }];
-    const numbers = await Promise.all(values.map((v) => writer.append(v)()));
+    const numbers = await Promise.all(values.map((v) => writer.append(v)));
     expect(numbers).toEqual([1, 2, 3, 4].map((n) => E.right(n)));
-    await writer.close()();
+    await writer.close();
     expect(await read()).toEqual({ values, warnings: [] });
     const again = await open();
     expect(again.lines).toBe(4);
-    expect(await again.writer.append(5)()).toEqual(E.right(5));
-    await again.writer.close()();
+    expect(await again.writer.append(5)).toEqual(E.right(5));
+    await again.writer.close();
   });
 
   it('a torn last line is skipped on read, and cut off on open so appends stay clean', async () => {
@@ -73,8 +73,8 @@ describe('JSON Lines log', () => {
     expect(warnings.map((w) => w.message)).toEqual([
       `${file}:3: the last line is incomplete (a write torn by a crash); cut off before appending`,
     ]);
-    await writer.append({ i: 2 })();
-    await writer.close()();
+    await writer.append({ i: 2 });
+    await writer.close();
     expect(await fsp.readFile(file, 'utf8')).toBe('{"i":0}\n{"i":1}\n{"i":2}\n');
   });
 
@@ -94,9 +94,9 @@ describe('JSON Lines log', () => {
 
   it('refuses values that are not JSON data', async () => {
     const { writer } = await open();
-    const r = await writer.append({ loss: NaN })();
+    const r = await writer.append({ loss: NaN });
     expect(E.isLeft(r) && r.left._tag).toBe('JsonlInvalidValue');
-    await writer.close()();
+    await writer.close();
     expect(await fsp.readFile(file, 'utf8')).toBe('');
   });
 
@@ -123,9 +123,9 @@ describe('JSON Lines log', () => {
       },
     };
     const { writer } = await open(policy, counting);
-    for (let i = 0; i < 10; i++) await writer.append(i)();
+    for (let i = 0; i < 10; i++) await writer.append(i);
     expect(count).toBe(syncs);
-    await writer.close()();
+    await writer.close();
     expect(count).toBe(syncs + 1);
   });
 });

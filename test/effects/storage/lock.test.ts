@@ -67,7 +67,7 @@ describe('acquireRunLock', () => {
     expect(second.child.exitCode).toBe(3);
 
     // This process is a third contender, in-process.
-    const here = await acquireRunLock(dir)();
+    const here = await acquireRunLock(dir);
     expect(E.isLeft(here) && here.left.message).toContain(`pid ${first.line.pid}`);
 
     first.child.kill('SIGKILL');
@@ -83,10 +83,10 @@ describe('acquireRunLock', () => {
     const first = await holder('release');
     await exited(first.child);
     await expect(fsp.stat(path.join(dir, LOCK_NAME))).rejects.toThrow();
-    const lock = await acquireRunLock(dir)();
+    const lock = await acquireRunLock(dir);
     expect(E.isRight(lock) && lock.right.warnings).toEqual([]);
     if (E.isRight(lock)) {
-      const again = await acquireRunLock(dir)();
+      const again = await acquireRunLock(dir);
       expect(E.isLeft(again) && again.left._tag).toBe('LockHeld');
       expect(await lock.right.release()).toEqual(E.right(undefined));
     }
@@ -94,7 +94,7 @@ describe('acquireRunLock', () => {
 
   it('an unreadable lock file (crash between create and write) is taken over', async () => {
     await fsp.writeFile(path.join(dir, LOCK_NAME), '');
-    const lock = await acquireRunLock(dir)();
+    const lock = await acquireRunLock(dir);
     expect(E.isRight(lock) && lock.right.warnings.map((w) => w.message)).toEqual([
       `took over the unreadable lock ${path.join(dir, LOCK_NAME)}`,
     ]);
@@ -108,7 +108,7 @@ describe('acquireRunLock', () => {
       token: 'x',
     };
     await fsp.writeFile(path.join(dir, LOCK_NAME), JSON.stringify(other));
-    const lock = await acquireRunLock(dir)();
+    const lock = await acquireRunLock(dir);
     expect(E.isLeft(lock) && lock.left.message).toBe(
       `run dir ${dir} is in use by pid 1 on not-${hostname()} (since 2020-01-01T00:00:00.000Z); stop that process, or use another dir; if it is gone, remove ${path.join(dir, LOCK_NAME)}`,
     );

@@ -62,14 +62,14 @@ describe('tfjs parts', () => {
     const saved = await saveCheckpoint(state, {
       model: modelPart(tf, a),
       optimizer: optimizerPart(tf, optA),
-    })();
+    });
     expect(E.isRight(saved)).toBe(true);
 
     const b = build();
     const optB = tf.train.adam(0.05);
     const loaded = await loadCheckpoint(state, join(checkpointDir(state), 'latest.safetensors'), {
       parts: { model: modelPart(tf, b), optimizer: optimizerPart(tf, optB) },
-    })();
+    });
     if (E.isLeft(loaded)) throw new Error(loaded.left.message);
     expect(weights(b)).toEqual(weights(a));
 
@@ -90,12 +90,12 @@ describe('tfjs parts', () => {
   it('a model of another shape is refused, naming the weight', async () => {
     const a = build(8);
     const state = createState({ projectRoot: root }, { timestamp: 'T' });
-    await saveCheckpoint(state, { model: modelPart(tf, a) })();
+    await saveCheckpoint(state, { model: modelPart(tf, a) });
     const other = build(6);
     const before = weights(other);
     const r = await loadCheckpoint(state, join(checkpointDir(state), 'latest.safetensors'), {
       parts: { model: modelPart(tf, other) },
-    })();
+    });
     expect(E.isLeft(r) && r.left.message).toContain('hidden');
     expect(weights(other)).toEqual(before);
   });

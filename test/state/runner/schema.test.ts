@@ -20,7 +20,7 @@ const fixture = (name: string): string =>
 
 describe('schema 1 files (danling 0.1) still load', () => {
   it('a v1 checkpoint decodes to a state with its results, best and progress', async () => {
-    const loaded = await loadCheckpointFile(fixture('latest.safetensors'))();
+    const loaded = await loadCheckpointFile(fixture('latest.safetensors'));
     if (E.isLeft(loaded)) throw new Error(loaded.left.message);
     expect((loaded.right.state as { schemaVersion: number }).schemaVersion).toBe(1);
     const state = decodeState(loaded.right.state);
@@ -34,9 +34,9 @@ describe('schema 1 files (danling 0.1) still load', () => {
   });
 
   it('a v1 action log replays to the same state as its checkpoint', async () => {
-    const replayed = await replayLog(fixture('history.jsonl'))();
+    const replayed = await replayLog(fixture('history.jsonl'));
     if (E.isLeft(replayed)) throw new Error(replayed.left.message);
-    const loaded = await loadCheckpointFile(fixture('latest.safetensors'))();
+    const loaded = await loadCheckpointFile(fixture('latest.safetensors'));
     if (E.isLeft(loaded)) throw new Error(loaded.left.message);
     const s = decodeState(loaded.right.state);
     if (E.isLeft(s)) throw new Error(s.left.message);
@@ -47,7 +47,7 @@ describe('schema 1 files (danling 0.1) still load', () => {
 
 describe('schema 2: the persisted form', () => {
   it('holds results as [{ index, result }] and no best tracking, and reads back equal', async () => {
-    const loaded = await loadCheckpointFile(fixture('latest.safetensors'))();
+    const loaded = await loadCheckpointFile(fixture('latest.safetensors'));
     if (E.isLeft(loaded)) throw new Error(loaded.left.message);
     const s = decodeState(loaded.right.state);
     if (E.isLeft(s)) throw new Error(s.left.message);

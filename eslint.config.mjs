@@ -126,6 +126,16 @@ export default tseslint.config(
     'effects/shell must not import the tfjs adapters or the CLI.',
   ),
   fence(['src/effects/tfjs/**'], up('cli'), 'effects/tfjs must not import the CLI.'),
+  fence(
+    ['src/index.ts'],
+    [...up('effects', 'cli'), ...ioImports.patterns[0].group],
+    "the root entry point 'danling' is the pure core: effects go in src/effects/index.ts.",
+  ),
+  fence(
+    ['src/effects/index.ts'],
+    up('tfjs', 'cli'),
+    "'danling/effects' must not load the tfjs adapters (src/effects/tfjs/index.ts) or the CLI.",
+  ),
   fence(['src/cli/**'], up('tfjs'), 'the CLI must not import the tfjs adapters.'),
   {
     files: ['**/*.mjs'],

@@ -14,14 +14,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import {
-  createRunner,
-  modelPart,
-  optimizerPart,
-  permutation,
-  seedRng,
-  trainTfjs,
-} from '../src/index.js';
+import { permutation, seedRng } from '../src/index.js';
+import { createRunner } from '../src/effects/index.js';
+import { modelPart, optimizerPart, trainTfjs } from '../src/effects/tfjs/index.js';
 
 await tf.setBackend('cpu');
 const EPOCHS = Number(process.argv[2] ?? 3);

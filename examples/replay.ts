@@ -4,10 +4,11 @@
  *
  *   npm run demo && npx tsx examples/replay.ts experiments/<run>/<timestamp>/history.jsonl [3] [4]
  *
- * In your own project, import from 'danling' instead of '../src/index.js'.
+ * In your own project, import from 'danling' and 'danling/effects' instead of '../src/...'.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { formatEpochResult, latestResult, replayLog, results } from '../src/index.js';
+import { formatEpochResult, latestResult, select } from '../src/index.js';
+import { replayLog } from '../src/effects/index.js';
 
 const [path, a = '3', b = '4'] = process.argv.slice(2);
 if (path === undefined) {
@@ -35,8 +36,8 @@ for (const [label, r] of [
   );
   if (latest !== null) console.log(formatEpochResult(r.state, latest, latest.index));
 }
-const before = new Set(results(ra.state).map((e) => e.index));
-const added = results(rb.state).filter((e) => !before.has(e.index));
+const before = new Set(select.results(ra.state).map((e) => e.index));
+const added = select.results(rb.state).filter((e) => !before.has(e.index));
 console.log(`\nbetween epochs ${a} and ${b}:`);
 console.log(`  steps: ${ra.state.progress.step} -> ${rb.state.progress.step}`);
 console.log(`  results added at indices: ${added.map((e) => e.index).join(', ') || 'none'}`);

@@ -3,10 +3,22 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 
-const pkg = await import('danling');
-const names = Object.keys(pkg);
-assert.ok(names.length > 0, 'the package exports nothing');
-for (const name of names) assert.notEqual(pkg[name], undefined, `export ${name} is undefined`);
+// Each entry point of package.json's "exports" loads and exports only defined values.
+const counts = {};
+for (const entry of ['danling', 'danling/effects', 'danling/tfjs']) {
+  const pkg = await import(entry);
+  const names = Object.keys(pkg);
+  assert.ok(names.length > 0, `${entry} exports nothing`);
+  for (const name of names)
+    assert.notEqual(pkg[name], undefined, `${entry}: export ${name} is undefined`);
+  counts[entry] = names.length;
+}
+// The pure core has no generic spec names at its root (they are in `select` / `io`).
+const root = await import('danling');
+for (const generic of ['name', 'id', 'dir', 'json', 'yaml', 'save', 'load'])
+  assert.equal(root[generic], undefined, `danling exports the generic name ${generic}`);
+assert.equal(typeof root.select.epoch, 'function');
+assert.equal(typeof (await import('danling/effects')).io.save, 'function');
 
 const cli = new URL('../dist/cli/main.js', import.meta.url);
 try {
@@ -19,4 +31,8 @@ try {
 } catch (error) {
   throw new Error(`danling --help failed: ${String(error)}`, { cause: error });
 }
-console.log(`smoke: ${names.length} exports load under plain node; the CLI starts`);
+console.log(
+  `smoke: ${Object.entries(counts)
+    .map(([e, n]) => `${e} ${n}`)
+    .join(', ')} runtime exports load under plain node; the CLI starts`,
+);

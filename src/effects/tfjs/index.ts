@@ -1,0 +1,11 @@
+/**
+ * `danling/tfjs`: the TensorFlow.js adapters (a model and an optimizer as checkpoint parts) and
+ * the training loop. Needs the optional peer dependency `@tensorflow/tfjs` (>= 4), which the
+ * caller passes in (`modelPart(tf, model)`): this module imports no backend itself.
+ *
+ * @packageDocumentation
+ */
+export { modelPart, optimizerPart } from './tfjs.js';
+export type { TfModule } from './tfjs.js';
+export { trainTfjs, firstEpoch } from './trainTfjs.js';
+export type { TfjsTask, SplitData, BatchFn, TrainOutcome, TrainError } from './trainTfjs.js';

@@ -42,8 +42,6 @@ export const checkpointPath = (dir: string, name: string): string => {
 
 /** Options of {@link saveCheckpointFiles}. */
 export interface SaveCheckpointOptions extends CheckpointFileOptions {
-  /** Whether this is the main process (default `true`); other ranks write nothing. */
-  readonly isMainProcess?: boolean;
   /** How many `epoch-N` files to keep, the highest N first; absent or `<= 0` keeps all. */
   readonly maxToKeep?: number;
 }
@@ -82,7 +80,6 @@ export const saveCheckpointFiles = async (
     .filter((n) => n !== 'latest')
     .map((n) => checkpointPath(dir, n));
   const paths = [latest, ...others];
-  if (options.isMainProcess === false) return E.right({ written: false, paths, removed: [] });
   const saved = await saveCheckpointFile(latest, payload, options);
   if (E.isLeft(saved)) return saved;
   for (const target of others) {

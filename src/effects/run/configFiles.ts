@@ -20,10 +20,9 @@ import {
   type RunnerState,
   type StateContext,
 } from '../../state/runner/RunnerState.js';
-import { isMainProcess } from '../../state/runner/selectors.js';
 import { readText } from '../storage/configFile.js';
 import { writeFileAtomic, type FsError } from '../storage/atomic.js';
-import type { RunWriteOptions } from './resultFiles.js';
+import { writesHere, type RunWriteOptions } from './resultFiles.js';
 
 /** A config file could not be read or is not a valid config: the file and every problem. */
 export interface ConfigFileInvalid {
@@ -39,9 +38,9 @@ const writeConfig = async (
   text: (c: Config) => string,
   options: RunWriteOptions,
 ): Promise<E.Either<FsError, string>> =>
-  writeFileAtomic(file, text(state.config), {
-    isMainProcess: options.allProcesses === true || isMainProcess(state),
-  });
+  writesHere(state, options)
+    ? writeFileAtomic(file, text(state.config))
+    : Promise.resolve(E.right(file));
 
 const readConfig = async (
   file: string,
@@ -90,13 +89,12 @@ export const save = (
   file: string,
   options: RunWriteOptions = {},
 ): Promise<E.Either<FsError, string>> =>
-  writeFileAtomic(
-    file,
-    /\.ya?ml$/i.test(file) ? stringifyYaml(value) : `${JSON.stringify(value, null, 2)}\n`,
-    {
-      isMainProcess: options.allProcesses === true || isMainProcess(state),
-    },
-  );
+  writesHere(state, options)
+    ? writeFileAtomic(
+        file,
+        /\.ya?ml$/i.test(file) ? stringifyYaml(value) : `${JSON.stringify(value, null, 2)}\n`,
+      )
+    : Promise.resolve(E.right(file));
 
 /** A file that `load` cannot read or parse. */
 export interface LoadFileError {

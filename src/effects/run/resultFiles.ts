@@ -30,6 +30,14 @@ export interface RunWriteOptions {
 }
 
 /**
+ * The rank gate of every run-level write, in one place: the main process writes, other ranks
+ * write nothing (the spec's `main_process_only`) unless `allProcesses`. The writers below the
+ * run level (atomic files, the checkpoint folder) always write.
+ */
+export const writesHere = (state: RunnerState, options: RunWriteOptions = {}): boolean =>
+  options.allProcesses === true || isMainProcess(state);
+
+/**
  * The spec's save_result: `results.json` ({name, id, timestamp, results: {index: result}}),
  * `latest.json` and, when the latest result is the best, `best.json`, each written atomically in
  * `dir(state)`. `latest.json` and `best.json` say what made them: `{name, id, timestamp, index,
@@ -49,8 +57,7 @@ export const saveResult = async (
     (isBest(state) && state.results.entries.size > 0) ||
     (options.bestAlways === true && bestPosition !== null);
   if (best) paths.push(join(folder, 'best.json'));
-  const main = options.allProcesses === true || isMainProcess(state);
-  if (!main) return E.right(paths);
+  if (!writesHere(state, options)) return E.right(paths);
   const head = { name: name(state), id: id(state), timestamp: state.timestamp };
   const all: Record<string, Json> = {};
   for (const e of toArray(state.results.entries)) all[String(e.index)] = e.result;

@@ -20,7 +20,7 @@ import {
   type StateContext,
   type StateError,
 } from '../../state/runner/RunnerState.js';
-import { checkpointDir, id, isBest, isMainProcess, name } from '../../state/runner/selectors.js';
+import { checkpointDir, id, isBest, name } from '../../state/runner/selectors.js';
 import { readText } from '../storage/configFile.js';
 import { decodeConfig } from '../../state/config/decodeConfig.js';
 import { configDiff, formatConfigDiff, type ConfigChange } from '../../state/config/configDiff.js';
@@ -44,7 +44,7 @@ import {
   type CheckpointSkipped,
   type SavedCheckpoint,
 } from '../checkpoint/checkpointStore.js';
-import { saveResult } from './resultFiles.js';
+import { saveResult, writesHere } from './resultFiles.js';
 
 /** Named stateful parts saved next to the runner state (model, optimizer, scheduler, ...). */
 export type Parts = Readonly<Record<string, Stateful>>;
@@ -74,15 +74,19 @@ export const saveCheckpoint = async (
     saveInterval: state.config.saveInterval,
     isBest: isBest(state),
   });
-  const main = isMainProcess(state);
-  const dicts = main ? await collectStateDicts(parts) : E.right({});
+  if (!writesHere(state)) {
+    const paths = [...new Set(['latest', ...plan])].map((n) =>
+      checkpointPath(checkpointDir(state), n),
+    );
+    return E.right({ written: false, paths, removed: [] });
+  }
+  const dicts = await collectStateDicts(parts);
   if (E.isLeft(dicts)) return dicts;
   return saveCheckpointFiles(
     checkpointDir(state),
     { state: persistState(state) as unknown as Json, parts: dicts.right },
     plan,
     {
-      isMainProcess: main,
       ...((options.maxToKeep ?? state.config.maxToKeep) === undefined
         ? {}
         : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),

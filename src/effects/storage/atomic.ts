@@ -160,11 +160,6 @@ export interface WriteOptions {
   readonly fsync?: boolean;
   /** Create the folder (and its parents) first (default `true`). */
   readonly mkdir?: boolean;
-  /**
-   * Whether this process is the main one (default `true`). On another rank the write is a no-op
-   * that resolves to the path it would have written (the spec's `main_process_only`).
-   */
-  readonly isMainProcess?: boolean;
 }
 
 const TEMP_RE = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -259,7 +254,6 @@ export const writeFileAtomicWith = async (
   write: (handle: FileHandleLike) => Promise<unknown>,
   options: WriteOptions = {},
 ): Promise<E.Either<FsError, string>> => {
-  if (options.isMainProcess === false) return E.right(file);
   const fs = options.fs ?? nodeFs;
   const durable = options.fsync ?? true;
   const dir = path.dirname(file);

@@ -68,23 +68,6 @@ describe('saveCheckpointFiles', () => {
     expect(await epochOf(checkpointPath(dir, 'best'))).toBe(1);
   });
 
-  it('on a non-main process writes nothing and returns the paths', async () => {
-    const r = await saveCheckpointFiles(path.join(dir, 'ck'), payloadFor(1), ['latest', 'best'], {
-      isMainProcess: false,
-    });
-    expect(r).toEqual(
-      E.right({
-        written: false,
-        paths: [
-          path.join(dir, 'ck', 'latest.safetensors'),
-          path.join(dir, 'ck', 'best.safetensors'),
-        ],
-        removed: [],
-      }),
-    );
-    await expect(fsp.stat(path.join(dir, 'ck'))).rejects.toThrow();
-  });
-
   it.each([
     ['ENOSPC', 'DiskFull', 'disk full (ENOSPC); free space or change projectRoot'],
     ['EACCES', 'PermissionDenied', 'permission denied (EACCES)'],

@@ -165,7 +165,17 @@ describe('saveCheckpoint / loadCheckpoint', () => {
       join(S.dir(s), 'results.json'),
       join(S.dir(s), 'latest.json'),
     ]);
+    // The spec's generic file members are gated at the same level.
+    expect(await unwrap(yaml(s, join(S.dir(s), 'config.yaml')))).toBe(
+      join(S.dir(s), 'config.yaml'),
+    );
+    expect(await unwrap(save(s, { a: 1 }, join(S.dir(s), 'a.json')))).toBe(
+      join(S.dir(s), 'a.json'),
+    );
     expect(existsSync(S.dir(s))).toBe(false);
+    // allProcesses writes on any rank.
+    await unwrap(json(s, join(S.dir(s), 'config.json'), { allProcesses: true }));
+    expect(existsSync(join(S.dir(s), 'config.json'))).toBe(true);
   });
 });
 

@@ -82,12 +82,6 @@ describe('writeFileAtomic', () => {
     expect(result.left.message).toContain(path.join(dir, 'plain', 'checkpoints'));
   });
 
-  it('on a non-main process writes nothing and returns the path', async () => {
-    const file = path.join(dir, 'r1.json');
-    expect(await writeJsonAtomic(file, { a: 1 }, { isMainProcess: false })).toEqual(E.right(file));
-    await expect(fsp.stat(file)).rejects.toThrow();
-  });
-
   it('writeJsonAtomic writes indented JSON with a final newline', async () => {
     const file = path.join(dir, 'r.json');
     await writeJsonAtomic(file, { a: [1] });

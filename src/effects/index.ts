@@ -70,7 +70,7 @@ export type {
   CheckpointTruncated,
   CheckpointChecksumMismatch,
   CheckpointCorrupt,
-  NotACheckpoint,
+  FileNotACheckpoint,
   CheckpointSchemaTooNew,
   CheckpointPartMismatch,
   PartProblem,
@@ -96,7 +96,7 @@ export type {
   CheckDirAction,
   CheckDirResult,
   DirNotEmpty,
-  InvalidCheckDirAction,
+  CheckDirActionInvalid,
 } from './checkpoint/checkpointStore.js';
 
 // --- run files: the spec's IO members over the runner state ---

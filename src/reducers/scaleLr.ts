@@ -9,7 +9,7 @@ import { mergeConfig } from './reducers.js';
 
 /** Neither a scale factor nor a base batch size is known. */
 export interface ScaleLrError {
-  readonly _tag: 'ScaleLrError';
+  readonly _tag: 'ScaleLrInvalid';
   readonly message: string;
 }
 
@@ -45,7 +45,7 @@ export const scaleLr = (
     const base = options.batchSizeBase ?? state.config.batchSizeBase;
     if (base === undefined) {
       return E.left({
-        _tag: 'ScaleLrError',
+        _tag: 'ScaleLrInvalid',
         message:
           'scaleLr needs a scale factor: set config.lrScaleFactor, or config.batchSizeBase (the batch size the lr was tuned for)',
       });
@@ -55,7 +55,7 @@ export const scaleLr = (
       equivalent = batchSizeEquivalent(state);
     } catch (error) {
       return E.left({
-        _tag: 'ScaleLrError',
+        _tag: 'ScaleLrInvalid',
         message: `scaleLr needs the batch size: ${error instanceof Error ? error.message : String(error)}`,
       });
     }

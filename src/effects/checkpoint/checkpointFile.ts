@@ -39,6 +39,7 @@ import type {
   LoadedCheckpoint,
   StateDict,
 } from './checkpointTypes.js';
+import { partStateFailed } from './checkpointTypes.js';
 
 /** The checkpoint schema version this danling writes, and the newest it reads. */
 export const CHECKPOINT_SCHEMA = 1;
@@ -55,7 +56,7 @@ export type {
   CheckpointTruncated,
   CheckpointChecksumMismatch,
   CheckpointCorrupt,
-  NotACheckpoint,
+  FileNotACheckpoint,
   CheckpointSchemaTooNew,
   PartProblem,
   CheckpointPartMismatch,
@@ -150,20 +151,22 @@ const prepareCheckpoint = (
   const parts: Record<string, { json: Json; tensors: string[] }> = {};
   for (const [part, sd] of Object.entries(payload.parts)) {
     if (!PART_NAME_RE.test(part))
-      return E.left({
-        _tag: 'PartStateFailed',
-        path,
-        part,
-        message: `cannot save part ${JSON.stringify(part)} to ${path}: a part name must be non-empty and contain no "/"`,
-      });
+      return E.left(
+        partStateFailed(
+          path,
+          part,
+          `save part ${JSON.stringify(part)} to ${path}: a part name must be non-empty and contain no "/"`,
+        ),
+      );
     const json = sd.json ?? null;
     if (!isJson(json))
-      return E.left({
-        _tag: 'PartStateFailed',
-        path,
-        part,
-        message: `cannot save part ${part} to ${path}: its stateDict().json is not JSON data (NaN, Infinity, -0, a class instance or a function)`,
-      });
+      return E.left(
+        partStateFailed(
+          path,
+          part,
+          `save part ${part} to ${path}: its stateDict().json is not JSON data (NaN, Infinity, -0, a class instance or a function)`,
+        ),
+      );
     const names = Object.keys(sd.tensors ?? {});
     for (const name of names) tensors[`${part}/${name}`] = (sd.tensors ?? {})[name] as Tensor;
     parts[part] = { json, tensors: names };
@@ -179,12 +182,13 @@ const prepareCheckpoint = (
   if (E.isLeft(encoded)) {
     const e = encoded.left;
     const slash = e.tensor?.indexOf('/') ?? -1;
-    return E.left({
-      _tag: 'PartStateFailed',
-      path,
-      part: e.tensor !== undefined && slash > 0 ? e.tensor.slice(0, slash) : '',
-      message: `cannot save ${path}: ${e.message}`,
-    });
+    return E.left(
+      partStateFailed(
+        path,
+        e.tensor !== undefined && slash > 0 ? e.tensor.slice(0, slash) : '',
+        `save ${path}: ${e.message}`,
+      ),
+    );
   }
   const { header, chunks, byteLength } = encoded.right;
   const at = indexOfBytes(header, MARKER) + MARKER.byteLength;
@@ -339,7 +343,7 @@ export const decodeCheckpoint = (
       : undefined;
   if (format !== CHECKPOINT_FORMAT)
     return E.left({
-      _tag: 'NotACheckpoint',
+      _tag: 'FileNotACheckpoint',
       path,
       message: `${path} is a safetensors file but not a danling checkpoint (no "danling.format": "${CHECKPOINT_FORMAT}" in __metadata__)`,
     });

@@ -11,6 +11,7 @@ import type {
   StateDict,
   Stateful,
 } from './checkpointTypes.js';
+import { partThrew } from './checkpointTypes.js';
 
 const shapeText = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
@@ -58,9 +59,6 @@ export const comparePart = (
   return problems;
 };
 
-const thrownText = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : String(cause);
-
 /**
  * Collects the state dicts of named parts (calls each `stateDict()`); a part that throws is a
  * `PartStateFailed` naming it.
@@ -74,12 +72,7 @@ export const collectStateDicts = async (
     try {
       out[part] = await stateful.stateDict();
     } catch (cause) {
-      return E.left({
-        _tag: 'PartStateFailed',
-        path,
-        part,
-        message: `cannot save ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
-      });
+      return E.left(partThrew('save', path, part, 'stateDict', cause));
     }
   }
   return E.right(out);
@@ -129,12 +122,7 @@ export const checkParts = async (
     try {
       current = await (parts[part] as Stateful).stateDict();
     } catch (cause) {
-      return E.left({
-        _tag: 'PartStateFailed',
-        path,
-        part,
-        message: `cannot load ${path}: ${part}.stateDict() threw: ${thrownText(cause)}`,
-      });
+      return E.left(partThrew('load', path, part, 'stateDict', cause));
     }
     const problems = comparePart(
       part,
@@ -173,12 +161,7 @@ export const restoreParts = async (
     try {
       await (parts[part] as Stateful).loadStateDict(checkpoint.parts[part] as StateDict);
     } catch (cause) {
-      return E.left({
-        _tag: 'PartStateFailed',
-        path,
-        part,
-        message: `cannot load ${path}: ${part}.loadStateDict() threw: ${thrownText(cause)}`,
-      });
+      return E.left(partThrew('load', path, part, 'loadStateDict', cause));
     }
   }
   return E.right(present);

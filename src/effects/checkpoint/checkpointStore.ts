@@ -301,8 +301,8 @@ export interface DirNotEmpty {
 }
 
 /** `checkDir` was given an action other than `warn`, `raise` or `ignore`. */
-export interface InvalidCheckDirAction {
-  readonly _tag: 'InvalidCheckDirAction';
+export interface CheckDirActionInvalid {
+  readonly _tag: 'CheckDirActionInvalid';
   readonly action: string;
   readonly message: string;
 }
@@ -322,11 +322,11 @@ export const checkDir = async (
   dir: string,
   action: CheckDirAction = 'warn',
   options: Pick<CheckpointFileOptions, 'fs'> = {},
-): Promise<E.Either<DirNotEmpty | InvalidCheckDirAction | FsError, CheckDirResult>> => {
+): Promise<E.Either<DirNotEmpty | CheckDirActionInvalid | FsError, CheckDirResult>> => {
   const given = action as string;
   if (given !== 'warn' && given !== 'raise' && given !== 'ignore')
     return E.left({
-      _tag: 'InvalidCheckDirAction',
+      _tag: 'CheckDirActionInvalid',
       action: given,
       message: `checkDir: action should be one of warn, raise or ignore, but got ${JSON.stringify(given)}`,
     });

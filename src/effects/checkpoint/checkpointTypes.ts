@@ -80,8 +80,8 @@ export interface CheckpointCorrupt {
 }
 
 /** A valid safetensors file that is not a danling checkpoint (no `danling.format`). */
-export interface NotACheckpoint {
-  readonly _tag: 'NotACheckpoint';
+export interface FileNotACheckpoint {
+  readonly _tag: 'FileNotACheckpoint';
   readonly path: string;
   readonly message: string;
 }
@@ -120,6 +120,28 @@ export interface PartStateFailed {
   readonly message: string;
 }
 
+/** The one constructor of {@link PartStateFailed}: `cannot <what>`, naming the file and part. */
+export const partStateFailed = (path: string, part: string, what: string): PartStateFailed => ({
+  _tag: 'PartStateFailed',
+  path,
+  part,
+  message: `cannot ${what}`,
+});
+
+/** A part's method threw: `cannot save|load <file>: <part>.<method>() threw: <cause>`. */
+export const partThrew = (
+  verb: 'save' | 'load',
+  path: string,
+  part: string,
+  method: 'stateDict' | 'loadStateDict',
+  cause: unknown,
+): PartStateFailed =>
+  partStateFailed(
+    path,
+    part,
+    `${verb} ${path}: ${part}.${method}() threw: ${cause instanceof Error ? cause.message : String(cause)}`,
+  );
+
 /** Everything that can go wrong saving or loading a checkpoint. */
 export type CheckpointError =
   | FsError
@@ -127,7 +149,7 @@ export type CheckpointError =
   | CheckpointTruncated
   | CheckpointChecksumMismatch
   | CheckpointCorrupt
-  | NotACheckpoint
+  | FileNotACheckpoint
   | CheckpointSchemaTooNew
   | CheckpointPartMismatch
   | PartStateFailed;

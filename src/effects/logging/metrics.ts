@@ -18,6 +18,7 @@ import { flattenResult } from '../../state/flatten.js';
 import { encodeMetric } from '../../state/runner/metric.js';
 import { fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
 import type { EventWriter } from './tensorboard.js';
+import { warning, type Warning } from '../../state/warning.js';
 
 /** One row of metrics.jsonl. */
 export interface MetricsRow {
@@ -38,7 +39,7 @@ export interface MetricsFiles {
   /** Removes every row with `step >= from` from both files, atomically. */
   purgeFrom(from: number): Promise<E.Either<FsError | MetricsCorrupt, number>>;
   /** Torn last lines skipped while reading (each names the file and the line). */
-  warnings(): readonly string[];
+  warnings(): readonly Warning<'MetricsTornLine'>[];
 }
 
 const csvCell = (v: number | string | undefined): string => {
@@ -115,7 +116,10 @@ export interface MetricsCorrupt {
  */
 const readRows = (
   path: string,
-): E.Either<FsError | MetricsCorrupt, { rows: MetricsRow[]; warnings: string[] }> => {
+): E.Either<
+  FsError | MetricsCorrupt,
+  { rows: MetricsRow[]; warnings: Warning<'MetricsTornLine'>[] }
+> => {
   if (!existsSync(path)) return E.right({ rows: [], warnings: [] });
   let text: string;
   try {
@@ -150,10 +154,13 @@ const readRows = (
     }
     rows.push(v);
   }
-  const warnings: string[] = [];
+  const warnings: Warning<'MetricsTornLine'>[] = [];
   if (last.trim() !== '') {
     warnings.push(
-      `${path}:${String(lines.length + 1)}: skipped a torn last line (a crash mid-append)`,
+      warning(
+        'MetricsTornLine',
+        `${path}:${String(lines.length + 1)}: skipped a torn last line (a crash mid-append)`,
+      ),
     );
   }
   return E.right({ rows, warnings });
@@ -184,10 +191,11 @@ export const metricsCsv = (rows: readonly MetricsRow[]): { text: string; columns
 export const openMetricsFiles = (dir: string): MetricsFiles => {
   const jsonl = join(dir, 'metrics.jsonl');
   const csv = join(dir, 'metrics.csv');
-  const warnings: string[] = [];
+  const warnings: Warning<'MetricsTornLine'>[] = [];
   const rowsOf = (): E.Either<FsError | MetricsCorrupt, MetricsRow[]> =>
-    E.map((r: { rows: MetricsRow[]; warnings: string[] }) => {
-      for (const w of r.warnings) if (!warnings.includes(w)) warnings.push(w);
+    E.map((r: { rows: MetricsRow[]; warnings: Warning<'MetricsTornLine'>[] }) => {
+      for (const w of r.warnings)
+        if (!warnings.some((x) => x.message === w.message)) warnings.push(w);
       return r.rows;
     })(readRows(jsonl));
   // Read when first needed, so that opening never throws: a bad file is an error of write/purge.

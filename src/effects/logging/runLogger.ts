@@ -60,7 +60,7 @@ const openError = (file: string, key: RunLogKey, cause: unknown): FsError => {
     case 'EEXIST':
       return {
         ...base,
-        _tag: 'NotADirectory',
+        _tag: 'PathNotADirectory',
         message: `${at}: a part of the path is a file, not a folder (${base.code}); set ${key} to a path under a folder, or move that file away`,
       };
     case 'ENAMETOOLONG':

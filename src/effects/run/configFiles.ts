@@ -98,7 +98,7 @@ export const save = (
 
 /** A file that `load` cannot read or parse. */
 export interface LoadFileError {
-  readonly _tag: 'LoadFileError';
+  readonly _tag: 'FileLoadFailed';
   readonly path: string;
   readonly message: string;
 }
@@ -106,11 +106,11 @@ export interface LoadFileError {
 /** The spec's load: reads a JSON or YAML file (by extension) into a plain value. */
 export const load = async (file: string): Promise<E.Either<LoadFileError, unknown>> => {
   const read = await readText(file);
-  if (E.isLeft(read)) return E.left({ _tag: 'LoadFileError', path: file, message: read.left });
+  if (E.isLeft(read)) return E.left({ _tag: 'FileLoadFailed', path: file, message: read.left });
   const text = read.right;
   const parsed = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseJson(text);
   return E.mapLeft((e: { message: string }) => ({
-    _tag: 'LoadFileError' as const,
+    _tag: 'FileLoadFailed' as const,
     path: file,
     message: `${file}: ${e.message}`,
   }))(parsed);

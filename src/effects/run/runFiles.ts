@@ -45,6 +45,7 @@ import {
   type SavedCheckpoint,
 } from '../checkpoint/checkpointStore.js';
 import { saveResult, writesHere } from './resultFiles.js';
+import { warning, type Warning } from '../../state/warning.js';
 
 /** Named stateful parts saved next to the runner state (model, optimizer, scheduler, ...). */
 export type Parts = Readonly<Record<string, Stateful>>;
@@ -113,13 +114,25 @@ export interface CheckpointStateInvalid {
 export type LoadCheckpointError =
   CheckpointError | FsError | CheckpointNotSpecified | CheckpointStateInvalid;
 
+/** What a resume tells the user (logged by the shell at start-up). */
+export type ResumeWarning =
+  | CheckpointSkipped
+  | Warning<
+      | 'AutoResumeIgnored'
+      | 'CheckpointPassedOver'
+      | 'ResumedOtherCommit'
+      | 'ClosestRunDiffers'
+      | 'NoCheckpointFound'
+      | 'ConfigChangedOnResume'
+    >;
+
 /** What {@link loadCheckpoint} did: the new state, the file used (or null), warnings to log. */
 export interface LoadedRun {
   readonly state: RunnerState;
   readonly path: string | null;
   /** The checkpoint read (its parts can be restored later, see `restoreParts`), or `null`. */
   readonly checkpoint: LoadedCheckpoint | null;
-  readonly warnings: readonly string[];
+  readonly warnings: readonly ResumeWarning[];
 }
 
 /** Options of {@link loadCheckpoint}. */
@@ -181,7 +194,7 @@ export interface ReadCheckpoint {
    * `experimentId`): the identity of that run, adopted with its run dir.
    */
   readonly identity?: { readonly experimentId: string; readonly runId: string };
-  readonly warnings: readonly string[];
+  readonly warnings: readonly ResumeWarning[];
 }
 
 /** A run of the same name whose config differs, found when autoResume has nothing to resume. */
@@ -264,13 +277,16 @@ export const readCheckpoint = async (
 ): Promise<E.Either<LoadCheckpointError, ReadCheckpoint>> => {
   const autoResume = options.autoResume ?? state.config.autoResume;
   const given = source ?? state.config.checkpoint;
-  const warnings: string[] = [];
+  const warnings: ResumeWarning[] = [];
   let loaded: LoadedCheckpoint;
   let timestamp = state.timestamp;
   if (given !== undefined) {
     if (autoResume) {
       warnings.push(
-        'autoResume is ignored: a checkpoint is given (config.checkpoint or an argument)',
+        warning(
+          'AutoResumeIgnored',
+          'autoResume is ignored: a checkpoint is given (config.checkpoint or an argument)',
+        ),
       );
     }
     if (typeof given === 'string') {
@@ -301,11 +317,19 @@ export const readCheckpoint = async (
         if (r.left._tag === 'FileNotFound') continue;
         return r;
       }
-      warnings.push(...r.right.skipped.map((s: CheckpointSkipped) => `skipped ${s.message}`));
+      warnings.push(
+        ...r.right.skipped.map((s: CheckpointSkipped) => ({
+          ...s,
+          message: `skipped ${s.message}`,
+        })),
+      );
       const chosen = r.right.checkpoint;
       for (const p of r.right.passedOver) {
         warnings.push(
-          `autoResume: passed over ${p.path} (epoch ${String(p.epoch)}, step ${String(p.step)}): it was modified later than ${chosen?.path ?? ''} but holds less progress`,
+          warning(
+            'CheckpointPassedOver',
+            `autoResume: passed over ${p.path} (epoch ${String(p.epoch)}, step ${String(p.step)}): it was modified later than ${chosen?.path ?? ''} but holds less progress`,
+          ),
         );
       }
       if (chosen !== null) {
@@ -332,7 +356,10 @@ export const readCheckpoint = async (
         timestamp = other.stamp;
         identity = { experimentId: other.config.experimentId, runId: other.config.runId };
         warnings.push(
-          `autoResume: resuming ${other.dir}, the same config started at commit ${other.config.experimentId}; this is commit ${state.config.experimentId}`,
+          warning(
+            'ResumedOtherCommit',
+            `autoResume: resuming ${other.dir}, the same config started at commit ${other.config.experimentId}; this is commit ${state.config.experimentId}`,
+          ),
         );
         break;
       }
@@ -342,13 +369,21 @@ export const readCheckpoint = async (
           .sort((a, b) => a.changes.length - b.changes.length)[0];
         if (closest !== undefined) {
           warnings.push(
-            `autoResume: no checkpoint of this run (runId ${state.config.runId}); the closest earlier run of ${name(state)} is ${closest.dir} (epoch ${String(closest.progress?.epoch)}, step ${String(closest.progress?.step)}), whose config differs:\n${formatConfigDiff(closest.changes)}\nto continue it instead, pass --checkpoint ${closest.latest}`,
+            warning(
+              'ClosestRunDiffers',
+              `autoResume: no checkpoint of this run (runId ${state.config.runId}); the closest earlier run of ${name(state)} is ${closest.dir} (epoch ${String(closest.progress?.epoch)}, step ${String(closest.progress?.step)}), whose config differs:\n${formatConfigDiff(closest.changes)}\nto continue it instead, pass --checkpoint ${closest.latest}`,
+            ),
           );
         }
       }
     }
     if (found === null) {
-      warnings.push(`autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`);
+      warnings.push(
+        warning(
+          'NoCheckpointFound',
+          `autoResume: no valid checkpoint in ${checkpointDir(state)}; starting fresh`,
+        ),
+      );
       return E.right({ checkpoint: null, saved: null, timestamp, warnings });
     }
     loaded = found;
@@ -372,7 +407,10 @@ export const readCheckpoint = async (
     });
     if (changes.length > 0) {
       warnings.push(
-        `checkpoint ${loaded.path} was saved with another config; continuing with this one, which differs:\n${formatConfigDiff(changes)}`,
+        warning(
+          'ConfigChangedOnResume',
+          `checkpoint ${loaded.path} was saved with another config; continuing with this one, which differs:\n${formatConfigDiff(changes)}`,
+        ),
       );
     }
   }

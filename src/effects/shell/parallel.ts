@@ -19,7 +19,7 @@ export const LAUNCHERS = [
 
 /** The launcher's variables do not describe a valid process: which ones, and why. */
 export interface LauncherError {
-  readonly _tag: 'LauncherError';
+  readonly _tag: 'LauncherEnvInvalid';
   readonly variables: readonly string[];
   readonly message: string;
 }
@@ -106,7 +106,7 @@ export const parallelContext = (
   }
   if (problems.length > 0) {
     return E.left({
-      _tag: 'LauncherError',
+      _tag: 'LauncherEnvInvalid',
       variables: problems.flatMap((p) => p.variables),
       message: `invalid launcher environment:\n${problems.map((p) => p.text).join('\n')}`,
     });

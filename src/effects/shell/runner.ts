@@ -62,6 +62,7 @@ import {
 import { parallelContext, type LauncherError } from './parallel.js';
 import { setSeed } from './seed.js';
 import { initTensorboard, type EventWriter } from '../logging/tensorboard.js';
+import { warning, type Warning } from '../../state/warning.js';
 
 const run = promisify(execFile);
 
@@ -257,6 +258,11 @@ export interface Runner {
   close(): Promise<E.Either<FsError | JsonlInvalidValue, void>>;
 }
 
+/** Logs a warning value: its message, with its tag in run.log (`warning` field). */
+const warn = (logger: Logger, w: Warning, fields: object = {}): void => {
+  logger.warn({ ...fields, warning: w._tag }, w.message);
+};
+
 /**
  * The spec's start-up, at the edge: decodes the config (typo warnings logged), fills
  * `experimentId` with the git commit hash inside a repository, takes the parallel context,
@@ -305,7 +311,7 @@ export const createRunner = async (
   // Resume first: a resumed run adopts its run dir and its seed. The checkpoint is read once,
   // its parts checked once, the state restored once and the parts loaded once.
   const wantsResume = state.config.checkpoint !== undefined || state.config.autoResume;
-  const notes: string[] = decoded.right.warnings.map((w) => w.message);
+  const notes: Warning[] = [...decoded.right.warnings];
   let read: ReadCheckpoint | null = null;
   if (wantsResume) {
     const check = (ps: Parts) => (c: LoadedCheckpoint) => checkParts(ps, c);
@@ -342,7 +348,12 @@ export const createRunner = async (
   // Pretrained weights: only for a fresh run (a resume of the run itself wins).
   const pretrained = state.config.pretrained;
   if (pretrained !== undefined && resumedFrom !== null) {
-    notes.push(`pretrained ${pretrained} is not loaded: the run resumes from ${resumedFrom}`);
+    notes.push(
+      warning(
+        'PretrainedIgnored',
+        `pretrained ${pretrained} is not loaded: the run resumes from ${resumedFrom}`,
+      ),
+    );
   } else if (pretrained !== undefined) {
     const model = parts['model'];
     if (model === undefined) {
@@ -373,7 +384,7 @@ export const createRunner = async (
     logFile = opened.right;
   }
   const logger = env.logger ?? initLogging(state, logFile === undefined ? {} : { file: logFile });
-  for (const note of notes) logger.warn(note);
+  for (const note of notes) warn(logger, note);
 
   let lock: RunLock | undefined;
   let history: HistoryWriter | undefined;
@@ -396,13 +407,15 @@ export const createRunner = async (
       await held.release();
       return E.left(error);
     };
-    for (const w of lock.warnings) logger.warn(w.message);
+    for (const w of lock.warnings) warn(logger, w);
     const other = await otherRunIn(state);
     if (other !== undefined) return fail(other);
     for (const folder of [checkpointDir(state), dir(state)]) {
       const cleaned = await cleanupTemp(folder);
       if (E.isRight(cleaned) && cleaned.right.length > 0) {
-        logger.warn({ files: cleaned.right }, 'removed files left by an interrupted save');
+        warn(logger, warning('TempFilesRemoved', 'removed files left by an interrupted save'), {
+          files: cleaned.right,
+        });
       }
     }
     const written = await yaml(state, join(dir(state), 'config.yaml'));
@@ -423,9 +436,13 @@ export const createRunner = async (
       const repaired = await repairAfterResume(state, read.checkpoint.path);
       if (E.isLeft(repaired)) return fail(repaired.left);
       if (repaired.right.length > 0) {
-        logger.warn(
+        warn(
+          logger,
+          warning(
+            'RunFilesRepaired',
+            'repaired checkpoint links and result files left behind by an interrupted save',
+          ),
           { files: repaired.right },
-          'repaired checkpoint links and result files left behind by an interrupted save',
         );
       }
     }
@@ -442,14 +459,14 @@ export const createRunner = async (
       const from = state.progress.step + 1;
       const purged = await files.purgeFrom(from);
       if (E.isLeft(purged)) return fail(purged.left);
-      for (const w of files.warnings()) logger.warn(w);
+      for (const w of files.warnings()) warn(logger, w);
       events?.purgeFrom(from);
     }
     if (env.history !== false) {
       const opened = await openHistory(join(dir(state), 'history.jsonl'), state, env.history ?? {});
       if (E.isLeft(opened)) return fail(opened.left);
       history = opened.right.writer;
-      for (const w of opened.right.warnings) logger.warn(w.message);
+      for (const w of opened.right.warnings) warn(logger, w);
     }
   }
   logger.info(
@@ -459,15 +476,19 @@ export const createRunner = async (
       : `run resumed from ${resumedFrom} at epoch ${state.progress.epoch}, step ${state.progress.step}`,
   );
   if (resumedFrom !== null && isFinished(state)) {
-    logger.warn(
-      `the run is complete (${[
-        state.config.epochEnd === undefined ? '' : `epochEnd ${String(state.config.epochEnd)}`,
-        state.config.stepEnd === undefined ? '' : `stepEnd ${String(state.config.stepEnd)}`,
-      ]
-        .filter((x) => x !== '')
-        .join(
-          ', ',
-        )}); to train further, start with --checkpoint ${resumedFrom} and a larger --epochEnd`,
+    warn(
+      logger,
+      warning(
+        'RunComplete',
+        `the run is complete (${[
+          state.config.epochEnd === undefined ? '' : `epochEnd ${String(state.config.epochEnd)}`,
+          state.config.stepEnd === undefined ? '' : `stepEnd ${String(state.config.stepEnd)}`,
+        ]
+          .filter((x) => x !== '')
+          .join(
+            ', ',
+          )}); to train further, start with --checkpoint ${resumedFrom} and a larger --epochEnd`,
+      ),
     );
   }
   logger.info({ scoreMode: scoreMode(state) }, formatScoreRule(state));
@@ -511,7 +532,7 @@ export const createRunner = async (
         check: (c) => checkParts(parts, c),
       });
       if (E.isLeft(read)) return read;
-      for (const w of read.right.warnings) logger.warn(w);
+      for (const w of read.right.warnings) warn(logger, w);
       const { checkpoint, saved } = read.right;
       if (checkpoint === null || saved === null) return E.right(state);
       if (read.right.timestamp !== state.timestamp) {

@@ -62,7 +62,7 @@ export const nodeFs: FileSystem = {
 
 /** What went wrong with a file-system call, by cause. */
 export type FsErrorTag =
-  'DiskFull' | 'PermissionDenied' | 'FileNotFound' | 'NotADirectory' | 'FileSystemError';
+  'DiskFull' | 'PermissionDenied' | 'FileNotFound' | 'PathNotADirectory' | 'FileSystemFailed';
 
 /** A failed file-system call: the operation, the path, the errno code and a message with the fix. */
 export interface FsError {
@@ -124,13 +124,13 @@ export const fsError = (op: string, file: string, cause: unknown): FsError => {
     case 'ENOTDIR':
       return {
         ...base,
-        _tag: 'NotADirectory',
+        _tag: 'PathNotADirectory',
         message: `cannot ${op} ${file}: a part of the path is a file, not a folder (ENOTDIR); change projectRoot or dir`,
       };
     default:
       return {
         ...base,
-        _tag: 'FileSystemError',
+        _tag: 'FileSystemFailed',
         message: `cannot ${op} ${file}: ${causeText(cause)}`,
       };
   }

@@ -57,13 +57,13 @@ export interface TrainOutcome {
 
 /** A step of the loop could not write its files: what and where. */
 export interface TrainError {
-  readonly _tag: 'TrainError';
+  readonly _tag: 'TrainFailed';
   readonly cause: { readonly message: string };
   readonly message: string;
 }
 
 const failed = (what: string, cause: { message: string }): E.Either<TrainError, never> =>
-  E.left({ _tag: 'TrainError', cause, message: `${what}: ${cause.message}` });
+  E.left({ _tag: 'TrainFailed', cause, message: `${what}: ${cause.message}` });
 
 /** The epoch to start at: the one after the last finished epoch when the run resumed. */
 export const firstEpoch = (state: RunnerState): number => nextEpoch(state);
@@ -97,7 +97,7 @@ export const trainTfjs = async (
   const send = (action: Action): RunnerState => runner.dispatch(action);
   const flushed = async (): Promise<E.Either<TrainError, void>> =>
     E.mapLeft((e: { message: string }) => ({
-      _tag: 'TrainError' as const,
+      _tag: 'TrainFailed' as const,
       cause: e,
       message: `action log: ${e.message}`,
     }))(await runner.flush());

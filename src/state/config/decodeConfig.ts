@@ -38,7 +38,7 @@ export interface ConfigProblem {
 
 /** A config that could not be decoded: every problem, and a message with one line each. */
 export interface ConfigError {
-  readonly _tag: 'ConfigError';
+  readonly _tag: 'ConfigInvalid';
   readonly problems: readonly ConfigProblem[];
   readonly message: string;
 }
@@ -70,7 +70,7 @@ export const formatProblems = (problems: readonly ConfigProblem[]): string =>
 
 /** Builds a {@link ConfigError} from its problems. */
 export const configError = (problems: readonly ConfigProblem[]): ConfigError => ({
-  _tag: 'ConfigError',
+  _tag: 'ConfigInvalid',
   problems,
   message: formatProblems(problems),
 });
@@ -299,6 +299,7 @@ export const suggestKey = (name: string, known: readonly string[]): string | und
 
 /** A config warning: a key kept as given that looks like a typo of a known key. */
 export interface ConfigWarning {
+  readonly _tag: 'ConfigKeyUnknown';
   readonly path: string;
   readonly suggestion: string;
   readonly message: string;
@@ -320,6 +321,7 @@ const warnFor = (path: string, name: string, known: KnownNames): ConfigWarning[]
   const prefix = path.slice(0, path.length - name.length);
   return [
     {
+      _tag: 'ConfigKeyUnknown',
       path,
       suggestion: `${prefix}${suggestion}`,
       message: `${path}: unknown key kept as given; did you mean ${prefix}${suggestion}?`,
@@ -336,7 +338,7 @@ const warnFor = (path: string, name: string, known: KnownNames): ConfigWarning[]
  *
  * @example
  * decodeConfigWithWarnings({ score_name: 'acc' })
- * // Right({ config: {..., score_name: 'acc'}, warnings: [{ path: 'score_name', suggestion: 'scoreName', ... }] })
+ * // Right({ config: {..., score_name: 'acc'}, warnings: [{ _tag: 'ConfigKeyUnknown', path: 'score_name', suggestion: 'scoreName', ... }] })
  */
 export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, DecodedConfig> => {
   const shape = shapeProblem(input);
@@ -424,7 +426,7 @@ export const decodeConfigWithWarnings = (input: unknown): E.Either<ConfigError, 
  *
  * @example
  * decodeConfig({ accumSteps: 0 })
- * // Left({ _tag: 'ConfigError', message: 'accumSteps: expected a positive integer, got 0', ... })
+ * // Left({ _tag: 'ConfigInvalid', message: 'accumSteps: expected a positive integer, got 0', ... })
  */
 export const decodeConfig = (input: unknown): E.Either<ConfigError, Config> =>
   E.map((decoded: DecodedConfig) => decoded.config)(decodeConfigWithWarnings(input));

@@ -23,13 +23,13 @@ export interface ParsedArgs {
 
 /** A command line that cannot be understood: which argument, and why. */
 export interface ArgsError {
-  readonly _tag: 'ArgsError';
+  readonly _tag: 'ArgsInvalid';
   readonly arg: string;
   readonly message: string;
 }
 
 const argsError = (arg: string, reason: string): ArgsError => ({
-  _tag: 'ArgsError',
+  _tag: 'ArgsInvalid',
   arg,
   message: `${arg}: ${reason}`,
 });

@@ -169,7 +169,7 @@ describe('checkpoint file', () => {
         if (E.isLeft(e)) throw new Error('encode');
         return e.right;
       },
-      'NotACheckpoint',
+      'FileNotACheckpoint',
       `${P} is a safetensors file but not a danling checkpoint`,
     ],
   ])('%s', (_, make, tag, message) => {

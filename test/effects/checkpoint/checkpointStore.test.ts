@@ -91,7 +91,7 @@ describe('saveCheckpointFiles', () => {
     await fsp.writeFile(path.join(dir, 'run'), 'a file, not a folder');
     const ck = path.join(dir, 'run', 'checkpoints');
     const r = await saveCheckpointFiles(ck, payloadFor(1), ['latest']);
-    expect(E.isLeft(r) && r.left).toMatchObject({ _tag: 'NotADirectory', path: ck });
+    expect(E.isLeft(r) && r.left).toMatchObject({ _tag: 'PathNotADirectory', path: ck });
   });
 });
 

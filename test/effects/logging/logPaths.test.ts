@@ -56,43 +56,43 @@ const cases: readonly (readonly [
   [
     'projectRoot under a regular file',
     (r) => ({ projectRoot: join(r, 'file', 'runs') }),
-    'NotADirectory',
+    'PathNotADirectory',
     'projectRoot: cannot open the run log {log}: a part of the path is a file, not a folder (ENOTDIR); set projectRoot to a path under a folder, or move that file away',
   ],
   [
     'a NUL byte in projectRoot',
     (r) => ({ projectRoot: join(r, 'a\0b') }),
-    'FileSystemError',
+    'FileSystemFailed',
     'projectRoot: cannot open the run log {log}: the path contains a NUL byte; remove it from projectRoot',
   ],
   [
     'a folder name over 255 bytes in projectRoot',
     (r) => ({ projectRoot: join(r, LONG) }),
-    'FileSystemError',
+    'FileSystemFailed',
     'projectRoot: cannot open the run log {log}: a name in the path is longer than the file system allows (ENAMETOOLONG, usually 255 bytes); shorten projectRoot',
   ],
   [
     'dir under a regular file',
     (r) => ({ dir: join(r, 'file', 'run') }),
-    'NotADirectory',
+    'PathNotADirectory',
     'dir: cannot open the run log {log}: a part of the path is a file, not a folder (ENOTDIR); set dir to a path under a folder, or move that file away',
   ],
   [
     'logPath under a regular file',
     (r) => ({ projectRoot: r, logPath: join(r, 'file', 'run.log') }),
-    'NotADirectory',
+    'PathNotADirectory',
     'logPath: cannot open the run log {log}: a part of the path is a file, not a folder (EEXIST); set logPath to a path under a folder, or move that file away',
   ],
   [
     'logPath with a file name over 255 bytes',
     (r) => ({ projectRoot: r, logPath: join(r, `${LONG}.log`) }),
-    'FileSystemError',
+    'FileSystemFailed',
     'logPath: cannot open the run log {log}: a name in the path is longer than the file system allows (ENAMETOOLONG, usually 255 bytes); shorten logPath',
   ],
   [
     'logPath naming a folder',
     (r) => ({ projectRoot: r, logPath: join(r, 'folder') }),
-    'FileSystemError',
+    'FileSystemFailed',
     'logPath: cannot open the run log {log}: it is a folder (EISDIR); set logPath to a file path',
   ],
 ];
@@ -135,7 +135,7 @@ describe('run log paths (issue 11 item 5)', () => {
       onFileError: (e) => reported.push(e),
     });
     logger.info('line');
-    expect(reported.map((e) => [e._tag, e.path])).toEqual([['NotADirectory', file]]);
+    expect(reported.map((e) => [e._tag, e.path])).toEqual([['PathNotADirectory', file]]);
     expect(reported[0]?.message).toContain('logPath');
   });
 

@@ -71,7 +71,12 @@ describe('reading metrics.jsonl', () => {
     const files = openMetricsFiles(root);
     const purged = await files.purgeFrom(2);
     expect(purged).toEqual(E.right(1));
-    expect(files.warnings()).toEqual([`${file}:3: skipped a torn last line (a crash mid-append)`]);
+    expect(files.warnings()).toEqual([
+      {
+        _tag: 'MetricsTornLine',
+        message: `${file}:3: skipped a torn last line (a crash mid-append)`,
+      },
+    ]);
     expect(await readFile(file, 'utf8')).toBe(`${good(1)}\n`);
   });
 });

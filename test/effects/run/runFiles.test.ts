@@ -124,7 +124,8 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     // newest valid checkpoint is epoch-1 from the first save.
     expect(run.state.progress.epoch).toBe(1);
     expect(run.path).toBe(join(S.checkpointDir(s), 'epoch-1.safetensors'));
-    expect(run.warnings.join('\n')).toContain(latest);
+    expect(run.warnings.map((w) => w.message).join('\n')).toContain(latest);
+    expect(run.warnings.map((w) => w._tag)).toContain('CheckpointSkipped');
   });
 
   it('says what to set when there is nothing to load, and names a missing file', async () => {
@@ -138,7 +139,8 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     );
     const fresh = await unwrap(loadCheckpoint(stateIn(), undefined, { autoResume: true }));
     expect(fresh.path).toBeNull();
-    expect(fresh.warnings[0]).toMatch(/no valid checkpoint/);
+    expect(fresh.warnings[0]?._tag).toBe('NoCheckpointFound');
+    expect(fresh.warnings[0]?.message).toMatch(/no valid checkpoint/);
   });
 
   it('a model of the wrong shape is refused before anything is loaded', async () => {

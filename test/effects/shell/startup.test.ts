@@ -88,6 +88,30 @@ describe('no end', () => {
   });
 });
 
+describe('warnings', () => {
+  it('are values with a tag: the shell logs each with its tag in the warning field', async () => {
+    const records: { level: number; msg: string; warning?: string }[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          records.push(JSON.parse(chunk.toString()) as (typeof records)[number]);
+          done();
+        },
+      }),
+    );
+    const r = await createRunner(
+      { projectRoot: join(root, 'exp'), seed: 1, epochEnd: 2, autoResume: true, score_name: 'x' },
+      envOf({ logger }),
+    );
+    expect(E.isRight(r)).toBe(true);
+    if (E.isRight(r)) await r.right.close();
+    const warned = records.filter((x) => x.level === 40);
+    expect(warned.map((x) => x.warning)).toEqual(['ConfigKeyUnknown', 'NoCheckpointFound']);
+    expect(warned[0]?.msg).toBe('score_name: unknown key kept as given; did you mean scoreName?');
+  });
+});
+
 describe('pretrained', () => {
   const saveWeights = async (w: number[]): Promise<string> => {
     const s = createState(base({ runName: 'source' }), { timestamp: 'src' });

@@ -45,7 +45,7 @@ describe('writeFileAtomic', () => {
   it.each([
     ['ENOSPC', 'DiskFull', 'disk full (ENOSPC); free space or change projectRoot'],
     ['EACCES', 'PermissionDenied', 'permission denied (EACCES)'],
-    ['EIO', 'FileSystemError', 'EIO: injected write'],
+    ['EIO', 'FileSystemFailed', 'EIO: injected write'],
   ])('a write failing with %s half way keeps the previous file', async (code, tag, text) => {
     const file = path.join(dir, 'latest.bin');
     await fsp.writeFile(file, 'previous');
@@ -78,7 +78,7 @@ describe('writeFileAtomic', () => {
     const result = await writeFileAtomic(file, 'x');
     expect(E.isLeft(result)).toBe(true);
     if (E.isRight(result)) return;
-    expect(result.left._tag).toBe('NotADirectory');
+    expect(result.left._tag).toBe('PathNotADirectory');
     expect(result.left.message).toContain(path.join(dir, 'plain', 'checkpoints'));
   });
 
@@ -160,10 +160,10 @@ describe('fsError', () => {
     ['ENOENT', 'FileNotFound', 'cannot write /r/a: no such file or folder (ENOENT)'],
     [
       'ENOTDIR',
-      'NotADirectory',
+      'PathNotADirectory',
       'cannot write /r/a: a part of the path is a file, not a folder (ENOTDIR); change projectRoot or dir',
     ],
-    ['EIO', 'FileSystemError', 'cannot write /r/a: boom'],
+    ['EIO', 'FileSystemFailed', 'cannot write /r/a: boom'],
   ])('%s -> %s', (code, tag, message) => {
     expect(fsError('write', '/r/a', errno(code, 'boom'))).toEqual({
       _tag: tag,

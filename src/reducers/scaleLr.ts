@@ -6,6 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { RunnerState } from '../state/runner/RunnerState.js';
 import { batchSizeEquivalent } from '../state/runner/selectors.js';
 import { mergeConfig } from './reducers.js';
+import { warning as warningOf, type Warning } from '../state/warning.js';
 
 /** Neither a scale factor nor a base batch size is known. */
 export interface ScaleLrError {
@@ -17,7 +18,7 @@ export interface ScaleLrError {
 export interface ScaledLr {
   readonly lr: number;
   readonly state: RunnerState;
-  readonly warning?: string;
+  readonly warning?: Warning<'BatchSizeBaseIgnored'>;
 }
 
 /**
@@ -35,11 +36,14 @@ export const scaleLr = (
 ): E.Either<ScaleLrError, ScaledLr> => {
   const given = options.lrScaleFactor ?? state.config.lrScaleFactor;
   let factor: number;
-  let warning: string | undefined;
+  let warning: Warning<'BatchSizeBaseIgnored'> | undefined;
   if (given !== undefined) {
     factor = given;
     if (options.batchSizeBase !== undefined) {
-      warning = 'batchSizeBase is ignored because lrScaleFactor is set';
+      warning = warningOf(
+        'BatchSizeBaseIgnored',
+        'scaleLr: batchSizeBase is ignored because lrScaleFactor is set',
+      );
     }
   } else {
     const base = options.batchSizeBase ?? state.config.batchSizeBase;

@@ -120,3 +120,6 @@ runner.printResult();
 const closed = await runner.close();
 if (E.isLeft(outcome)) fail(outcome.left.message);
 if (E.isLeft(closed)) fail(closed.left.message);
+// A graceful stop (Ctrl-C, SIGTERM, SIGUSR1): latest is saved; exit as the signal would have.
+if (E.isRight(outcome) && outcome.right.exitCode !== undefined)
+  process.exitCode = outcome.right.exitCode;

@@ -4,15 +4,11 @@
  * finishing. Final weights bitwise equal, results equal, random stream equal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as E from 'fp-ts/lib/Either.js';
-import { loadCheckpointFile } from '../../src/effects/checkpoint/checkpointFile.js';
+import { finalOf as final, finish, latestIndex, startDemo } from '../helpers/demoRun.js';
 
-const repo = new URL('../..', import.meta.url).pathname;
 let root = '';
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'danling-e2e-'));
@@ -23,90 +19,8 @@ afterAll(async () => {
 
 const EPOCHS = 40;
 
-const start = (projectRoot: string, extra: string[] = []): ChildProcess =>
-  spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'examples/iris.ts',
-      '--projectRoot',
-      projectRoot,
-      '--epochEnd',
-      String(EPOCHS),
-      '--saveInterval',
-      '0',
-      ...extra,
-    ],
-    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-
-const finish = (
-  child: ChildProcess,
-): Promise<{ code: number | null; signal: string | null; out: string }> =>
-  new Promise((resolve) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code, signal) => {
-      resolve({ code, signal, out });
-    });
-  });
-
-/** The only run dir under a project root. */
-const runDir = (projectRoot: string): string => {
-  const [run] = readdirSync(projectRoot);
-  const [stamp] = readdirSync(join(projectRoot, run ?? ''));
-  return join(projectRoot, run ?? '', stamp ?? '');
-};
-
-const latestIndex = (projectRoot: string): number => {
-  try {
-    const file = join(runDir(projectRoot), 'latest.json');
-    return existsSync(file)
-      ? (JSON.parse(readFileSync(file, 'utf8')) as { index: number }).index
-      : -1;
-  } catch {
-    return -1;
-  }
-};
-
-const final = async (projectRoot: string) => {
-  const loaded = await loadCheckpointFile(
-    join(runDir(projectRoot), 'checkpoints', 'latest.safetensors'),
-  );
-  if (E.isLeft(loaded)) throw new Error(loaded.left.message);
-  const state = loaded.right.state as { rng: number[]; progress: { epoch: number; step: number } };
-  const results = (
-    JSON.parse(readFileSync(join(runDir(projectRoot), 'results.json'), 'utf8')) as {
-      results: unknown;
-    }
-  ).results;
-  const model = loaded.right.parts['model']?.tensors ?? {};
-  const bytes = Object.fromEntries(
-    Object.entries(model).map(([k, t]) => [
-      k,
-      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('hex'),
-    ]),
-  );
-  // Metric rows without their wall time: a resumed run must have purged what the killed one
-  // wrote after its last checkpoint, so the rows equal an uninterrupted run's.
-  const rows = readFileSync(join(runDir(projectRoot), 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const { time: _time, ...rest } = JSON.parse(l) as Record<string, unknown>;
-      return rest;
-    });
-  return {
-    rng: state.rng,
-    epoch: state.progress.epoch,
-    step: state.progress.step,
-    results,
-    bytes,
-    rows,
-  };
-};
+const start = (projectRoot: string, extra: string[] = []) =>
+  startDemo(projectRoot, ['--epochEnd', String(EPOCHS), '--saveInterval', '0', ...extra]);
 
 describe('exact resume of a real tfjs run', () => {
   it('killed with SIGKILL part-way, resumed, equals never stopping', async () => {

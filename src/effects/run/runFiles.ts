@@ -20,7 +20,7 @@ import {
   type StateContext,
   type StateError,
 } from '../../state/runner/RunnerState.js';
-import { checkpointDir, id, isBest, name } from '../../state/runner/selectors.js';
+import { checkpointDir, id, isBest, name, trainedInEpoch } from '../../state/runner/selectors.js';
 import { readText } from '../storage/configFile.js';
 import { decodeConfig } from '../../state/config/decodeConfig.js';
 import { configDiff, formatConfigDiff, type ConfigChange } from '../../state/config/configDiff.js';
@@ -74,6 +74,7 @@ export const saveCheckpoint = async (
     epoch: state.progress.epoch,
     saveInterval: state.config.saveInterval,
     isBest: isBest(state),
+    midEpoch: trainedInEpoch(state) > 0,
   });
   if (!writesHere(state)) {
     const paths = [...new Set(['latest', ...plan])].map((n) =>
@@ -543,6 +544,7 @@ export const repairAfterResume = async (
     epoch: state.progress.epoch,
     saveInterval: state.config.saveInterval,
     isBest: isBest(state),
+    midEpoch: trainedInEpoch(state) > 0,
   });
   const source = await stat(resumed).catch(() => undefined);
   if (source === undefined) return E.right([]);

@@ -116,3 +116,25 @@ export const parallelContext = (
 
 /** The spec's init_distributed: the parallel context of this process (see {@link parallelContext}). */
 export const initDistributed = parallelContext;
+
+/** The launcher's restart count of this job, and the variable it came from. */
+export interface RestartCount {
+  readonly count: number;
+  readonly variable: string;
+}
+
+/**
+ * How often the launcher restarted this job: `SLURM_RESTART_COUNT` (a requeue after preemption)
+ * or `TORCHELASTIC_RESTART_COUNT` (torchrun's elastic restarts); `undefined` when neither is set
+ * to a non-negative integer.
+ */
+export const restartCount = (
+  env: Readonly<Record<string, string | undefined>>,
+): RestartCount | undefined => {
+  for (const variable of ['SLURM_RESTART_COUNT', 'TORCHELASTIC_RESTART_COUNT']) {
+    const text = env[variable];
+    if (text === undefined || !/^\d{1,9}$/.test(text.trim())) continue;
+    return { count: Number(text.trim()), variable };
+  }
+  return undefined;
+};

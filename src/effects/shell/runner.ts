@@ -59,8 +59,9 @@ import {
   type MetricsCorrupt,
   type MetricsFiles,
 } from '../logging/metrics.js';
-import { parallelContext, type LauncherError } from './parallel.js';
+import { parallelContext, restartCount, type LauncherError } from './parallel.js';
 import { setSeed } from './seed.js';
+import { installStopHandlers, STOP_SIGNALS } from './stop.js';
 import { initTensorboard, type EventWriter } from '../logging/tensorboard.js';
 import { warning, type Warning } from '../../state/warning.js';
 
@@ -140,6 +141,11 @@ export interface RunnerEnv {
    * `true`: a training run needs an end). Set `false` for a runner that only evaluates.
    */
   readonly requireEnd?: boolean;
+  /**
+   * The signals that ask for a graceful stop (default SIGINT, SIGTERM, SIGUSR1); `false` installs
+   * no handler. Installed once the runner has started, removed by `close()`.
+   */
+  readonly signals?: readonly NodeJS.Signals[] | false;
 }
 
 /** A config the shell cannot start: no end, no model part for `pretrained`. */
@@ -216,8 +222,21 @@ export interface Runner {
   dispatch(action: Action): RunnerState;
   /** Hands every dispatched action to the action log's file and reports a failed append. */
   flush(): Promise<E.Either<FsError | JsonlInvalidValue, void>>;
-  /** The spec's save_checkpoint for the current state and parts (after the action log is on disk). */
-  saveCheckpoint(): Promise<E.Either<CheckpointError | JsonlInvalidValue, SavedCheckpoint>>;
+  /**
+   * The spec's save_checkpoint for the current state (or `saved`, an earlier state of this run:
+   * the loop passes the end of an epoch's training when a stop comes during evaluation) and the
+   * parts, after the action log is on disk. A state inside an epoch is saved as `latest` only.
+   */
+  saveCheckpoint(
+    saved?: RunnerState,
+  ): Promise<E.Either<CheckpointError | JsonlInvalidValue, SavedCheckpoint>>;
+  /**
+   * The signal that asked for a graceful stop (SIGINT, SIGTERM, SIGUSR1), or `null`. A loop
+   * looks at it at every step boundary: save `latest`, close, exit with 128 + the signal number.
+   */
+  stopSignal(): NodeJS.Signals | null;
+  /** Asks for a graceful stop as if `signal` (default SIGTERM) had arrived. */
+  requestStop(signal?: NodeJS.Signals): void;
   /** The spec's load_checkpoint into the current state and parts (logged as a `restore` action). */
   loadCheckpoint(
     source?: string | LoadedCheckpoint,
@@ -340,6 +359,10 @@ export const createRunner = async (
     const keep = resumedFrom !== null;
     for (const a of seeded.actions) if (!(keep && a.type === 'setRng')) state = reduce(state, a);
   }
+  // The launcher's restart count (a Slurm requeue, a torchrun restart) goes into the config.
+  const restarts = restartCount(env.env ?? process.env);
+  if (restarts !== undefined)
+    state = reduce(state, act.mergeConfig({ restartCount: restarts.count }));
   if (factory !== undefined && (read?.checkpoint ?? null) === null) parts = factory(state);
   if (read?.checkpoint) {
     const restored = await restoreParts(parts, read.checkpoint, { strict: false });
@@ -470,10 +493,19 @@ export const createRunner = async (
     }
   }
   logger.info(
-    { dir: dir(state), resumedFrom, seed: state.config.seed },
+    {
+      dir: dir(state),
+      resumedFrom,
+      seed: state.config.seed,
+      ...(restarts === undefined
+        ? {}
+        : { restartCount: restarts.count, restartVariable: restarts.variable }),
+    },
     resumedFrom === null
       ? 'run started'
-      : `run resumed from ${resumedFrom} at epoch ${state.progress.epoch}, step ${state.progress.step}`,
+      : `run resumed from ${resumedFrom} at epoch ${state.progress.epoch}, step ${state.progress.step}${
+          restarts === undefined ? '' : ` (restart ${restarts.count}, ${restarts.variable})`
+        }`,
   );
   if (resumedFrom !== null && isFinished(state)) {
     warn(
@@ -511,6 +543,26 @@ export const createRunner = async (
     return logError === undefined ? E.right(undefined) : E.left(logError);
   };
 
+  const stop = installStopHandlers({
+    signals: env.signals === false ? [] : (env.signals ?? STOP_SIGNALS),
+    onRequest: (signal) => {
+      warn(
+        logger,
+        warning(
+          'StopRequested',
+          `${signal} received: stopping at the next step boundary (send it again to exit at once)`,
+        ),
+        { signal },
+      );
+    },
+    onForce: (signal) => {
+      // Exit at once, but hand the buffered actions to the kernel first (a synchronous write).
+      history?.flush();
+      warn(logger, warning('StopForced', `second ${signal}: exiting now, without a checkpoint`), {
+        signal,
+      });
+    },
+  });
   const runner: Runner = {
     get state() {
       return state;
@@ -520,11 +572,15 @@ export const createRunner = async (
     resumedFrom,
     dispatch,
     flush: drain,
-    saveCheckpoint: async () => {
+    saveCheckpoint: async (saved) => {
       // The action log reaches the disk before the checkpoint it leads to.
       const drained = await drain();
       if (E.isLeft(drained)) return drained;
-      return saveCheckpointEffect(state, parts);
+      return saveCheckpointEffect(saved ?? state, parts);
+    },
+    stopSignal: () => stop.signal(),
+    requestStop: (signal) => {
+      stop.request(signal);
     },
     loadCheckpoint: async (source, options = {}) => {
       const read = await readCheckpoint(state, source, {
@@ -585,6 +641,7 @@ export const createRunner = async (
       logger.info({ best: bestResult(state) }, 'best result');
     },
     close: async () => {
+      stop.remove();
       bar.clear();
       const closed = history === undefined ? E.right(undefined) : await history.close();
       if (E.isLeft(closed)) logError ??= closed.left;

@@ -19,8 +19,10 @@ import {
   nextEpoch,
   patienceExhausted,
   scoreMode,
+  trainedInEpoch,
 } from '../../state/runner/selectors.js';
 import type { Runner } from '../shell/runner.js';
+import { signalExitCode } from '../shell/stop.js';
 
 /** One split's data: inputs and targets with the samples along the first axis. */
 export interface SplitData {
@@ -51,8 +53,12 @@ export interface TfjsTask {
 /** How the loop ended. */
 export interface TrainOutcome {
   readonly state: RunnerState;
-  /** `epochEnd`, `stepEnd`, or `patience` (early stopping). */
-  readonly reason: 'epochEnd' | 'stepEnd' | 'patience';
+  /** `epochEnd`, `stepEnd`, `patience` (early stopping), or `interrupted` (a graceful stop). */
+  readonly reason: 'epochEnd' | 'stepEnd' | 'patience' | 'interrupted';
+  /** The signal that stopped the run (`interrupted` only). */
+  readonly signal?: NodeJS.Signals;
+  /** The exit code the process should end with: 128 + the signal number (`interrupted` only). */
+  readonly exitCode?: number;
 }
 
 /** A step of the loop could not write its files: what and where. */
@@ -133,7 +139,20 @@ export const trainTfjs = async (
     return out;
   };
 
-  const evaluate = (split: string, data: SplitData): Record<string, number> => {
+  // The loop never waits on anything while it trains, so signal handlers (a graceful stop)
+  // could not run: it gives the event loop a turn every 20 ms, at a batch boundary.
+  let lastTurn = performance.now();
+  const turn = async (): Promise<void> => {
+    if (performance.now() - lastTurn < 20) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    lastTurn = performance.now();
+  };
+
+  /** Evaluates one split; `undefined` when a stop was asked for on the way. */
+  const evaluate = async (
+    split: string,
+    data: SplitData,
+  ): Promise<Record<string, number> | undefined> => {
     for (const a of [act.setMode('eval'), act.setSplit(split), act.resetMeters()]) {
       send(a);
     }
@@ -147,8 +166,38 @@ export const trainTfjs = async (
         return { loss: numberOf(task.loss(yb, pred)), ...measure(yb, pred) };
       });
       send(act.updateMeters(values, size));
+      await turn();
+      if (runner.stopSignal() !== null) return undefined;
     }
     return { ...getResult(runner.state, 'epoch') };
+  };
+
+  /**
+   * The graceful stop: saves `latest` (of `saved`, default the current state), drains the action
+   * log, says where the run stopped and how to resume it.
+   */
+  const interrupt = async (
+    saved: RunnerState | undefined,
+    save: boolean,
+  ): Promise<E.Either<TrainError, TrainOutcome>> => {
+    const signal = runner.stopSignal() ?? 'SIGTERM';
+    if (save && task.save !== false) {
+      const written = await runner.saveCheckpoint(saved);
+      if (E.isLeft(written)) return failed('saveCheckpoint', written.left);
+    }
+    const f = await flushed();
+    if (E.isLeft(f)) return f;
+    const at = (saved ?? runner.state).progress;
+    runner.logger.warn(
+      { signal, epoch: at.epoch, step: at.step, warning: 'Interrupted' },
+      `interrupted by ${signal} at epoch ${at.epoch}, step ${at.step}; resume with --autoResume true`,
+    );
+    return E.right({
+      state: runner.state,
+      reason: 'interrupted',
+      signal,
+      exitCode: signalExitCode(signal),
+    });
   };
 
   let reason: TrainOutcome['reason'] = 'epochEnd';
@@ -156,22 +205,32 @@ export const trainTfjs = async (
   if (epochEnd === undefined && stepEnd === undefined) {
     return failed('trainTfjs', { message: 'no end: set config.epochEnd or config.stepEnd' });
   }
+  const saveSteps = runner.state.config.saveSteps;
   for (let epoch = firstEpoch(runner.state); epoch < last; epoch++) {
+    // A stop asked for at an epoch boundary: the state is the one last saved (the epoch-end
+    // checkpoint, or the checkpoint the run resumed from).
+    if (runner.stopSignal() !== null) return interrupt(undefined, false);
     if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) {
       reason = 'stepEnd';
       break;
     }
-    for (const a of [
-      act.startEpoch(epoch),
-      act.setMode('train'),
-      act.setSplit(trainName),
-      act.resetMeters(),
-    ]) {
-      send(a);
+    // A checkpoint saved inside this epoch (saveSteps, a graceful stop) continues at its next
+    // batch, in the same shuffled order: the order comes from the generator as it was at the
+    // start of the epoch, which is only advanced once the epoch's training is done.
+    const done = epoch === runner.state.progress.epoch ? trainedInEpoch(runner.state) : 0;
+    if (done > 0 && done < trainSize && done % batchSize !== 0) {
+      return failed('trainTfjs', {
+        message: `the checkpoint was saved after ${done} samples of epoch ${epoch}, not a whole number of batches of ${batchSize}: resume with the dataloader.batchSize it was saved with, or from an epoch-end checkpoint`,
+      });
     }
-    // The shuffle comes from the state's generator, which checkpoints carry.
-    const [order, rng] = permutation(runner.state.rng ?? [0, 0, 0, 0], trainSize);
-    send(act.setRng(rng));
+    const resumeAt = done >= trainSize ? batches : done / batchSize;
+    const trainActions =
+      done === 0
+        ? [act.startEpoch(epoch), act.setMode('train'), act.setSplit(trainName), act.resetMeters()]
+        : [act.setMode('train'), act.setSplit(trainName)];
+    for (const a of trainActions) send(a);
+    const [order, rng] =
+      resumeAt < batches ? permutation(runner.state.rng ?? [0, 0, 0, 0], trainSize) : [[], null];
     const indices = tf.tensor1d(order, 'int32');
     let pending: Record<string, TF.Tensor> | undefined;
     let pendingCount = 0;
@@ -189,7 +248,7 @@ export const trainTfjs = async (
       for (const g of Object.values(grads)) g.dispose();
       send(act.stepProgress(1));
     };
-    for (let b = 0; b < batches; b++) {
+    for (let b = resumeAt; b < batches; b++) {
       if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) break;
       const start = b * batchSize;
       const size = Math.min(batchSize, trainSize - start);
@@ -219,9 +278,8 @@ export const trainTfjs = async (
         pending = sum;
       }
       pendingCount += 1;
-      if (pendingCount === accum || b === batches - 1) {
-        applyPending();
-      }
+      const stepped = pendingCount === accum || b === batches - 1;
+      if (stepped) applyPending();
       send(act.updateMeters(values, size));
       runner.progress(trainName, b + 1, batches);
       if ((b + 1) % logEvery === 0 || b === batches - 1) {
@@ -234,15 +292,38 @@ export const trainTfjs = async (
         const f = await flushed();
         if (E.isLeft(f)) return f;
       }
+      // Step boundaries inside the epoch: a graceful stop, a periodic mid-epoch checkpoint.
+      if (stepped && b < batches - 1) {
+        await turn();
+        if (runner.stopSignal() !== null) {
+          indices.dispose();
+          return interrupt(undefined, true);
+        }
+        if (
+          saveSteps !== undefined &&
+          task.save !== false &&
+          runner.state.progress.step % saveSteps === 0
+        ) {
+          const saved = await runner.saveCheckpoint();
+          if (E.isLeft(saved)) return failed('saveCheckpoint', saved.left);
+        }
+      }
     }
     applyPending();
     indices.dispose();
+    if (rng !== null) send(act.setRng(rng));
+    // The end of this epoch's training: what a stop during evaluation saves (the weights do not
+    // change while evaluating), so that a resume evaluates again and appends the same result.
+    const trained = runner.state;
+    if (runner.stopSignal() !== null) return interrupt(trained, true);
     const result: Record<string, Record<string, number>> = {
       [trainName]: { ...getResult(runner.state, 'epoch') },
     };
     for (const [split, data] of Object.entries(task.splits)) {
       if (split === trainName) continue;
-      result[split] = evaluate(split, data);
+      const evaluated = await evaluate(split, data);
+      if (evaluated === undefined) return interrupt(trained, true);
+      result[split] = evaluated;
     }
     send(act.appendResult(result, epoch));
     // Epoch averages of the training split get their own tags (`train/epoch/loss`), apart from

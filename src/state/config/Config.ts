@@ -136,6 +136,14 @@ export const KNOWN_KEYS = {
     Int,
     'Keep an `epoch-N` checkpoint every N epochs; <= 0 keeps only latest and best.',
   ),
+  saveSteps: key(
+    PositiveInt,
+    'Also save `latest` every N optimizer steps, mid-epoch (a resume continues at the next batch); off by default.',
+  ),
+  restartCount: key(
+    NonNegativeInt,
+    'How often the launcher restarted this run (set from `SLURM_RESTART_COUNT` / `TORCHELASTIC_RESTART_COUNT`).',
+  ),
   logInterval: key(PositiveInt, 'Steps between progress lines; a tenth of the split by default.'),
   maxToKeep: key(
     PositiveInt,
@@ -191,6 +199,8 @@ export interface KnownConfig {
   readonly scoreMode: 'auto' | 'min' | 'max';
   readonly minDelta: number;
   readonly saveInterval?: number;
+  readonly saveSteps?: number;
+  readonly restartCount?: number;
   readonly logInterval?: number;
   readonly maxToKeep?: number;
   readonly patience?: number;

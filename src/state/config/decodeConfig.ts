@@ -168,6 +168,8 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'logPath',
   'logInterval',
   'saveInterval',
+  'saveSteps',
+  'restartCount',
   'maxToKeep',
   'tensorboard',
   'logLevel',

@@ -11,6 +11,11 @@ export interface CheckpointPlanInput {
   readonly saveInterval?: number | undefined;
   /** Whether this epoch has the best score so far. */
   readonly isBest: boolean;
+  /**
+   * A save inside an epoch (`saveSteps`, a graceful stop): only `latest`, since the epoch has no
+   * result yet and must never become `best` or `epoch-N`.
+   */
+  readonly midEpoch?: boolean | undefined;
 }
 
 /** The names of the files a save produces: always `latest`, then `epoch-N` and `best` as planned. */
@@ -24,14 +29,17 @@ export type CheckpointPlan = readonly string[];
  * ```ts
  * planCheckpoint({ epoch: 4, saveInterval: 5, isBest: true }); // ['latest', 'epoch-4', 'best']
  * planCheckpoint({ epoch: 0, isBest: false });                 // ['latest']
+ * planCheckpoint({ epoch: 4, isBest: true, midEpoch: true });  // ['latest']
  * ```
  */
 export const planCheckpoint = ({
   epoch,
   saveInterval,
   isBest,
+  midEpoch,
 }: CheckpointPlanInput): CheckpointPlan => {
   const names = ['latest'];
+  if (midEpoch === true) return names;
   if (saveInterval !== undefined && saveInterval > 0 && (epoch + 1) % saveInterval === 0)
     names.push(`epoch-${epoch}`);
   if (isBest) names.push('best');

@@ -191,6 +191,19 @@ export const nextEpoch = (state: RunnerState): number =>
     ? state.progress.epoch + 1
     : state.progress.epoch;
 
+/**
+ * Samples of the current epoch's training already done, when the state was saved inside an epoch
+ * (by `saveSteps` or a graceful stop): the count of the training meters of an epoch that has no
+ * result yet. 0 at an epoch boundary. A resumed loop continues at batch `trainedInEpoch /
+ * batchSize` of the same shuffled order.
+ */
+export const trainedInEpoch = (state: RunnerState): number => {
+  if (nextEpoch(state) !== state.progress.epoch) return 0;
+  let n = 0;
+  for (const m of Object.values(state.meters)) n = Math.max(n, m.count);
+  return n;
+};
+
 /** Whether the run has reached `epochEnd` or `stepEnd` (false when neither is set). */
 export const isFinished = (state: RunnerState): boolean => {
   const { epochEnd, stepEnd } = state.config;

@@ -1,0 +1,175 @@
+/**
+ * A graceful stop asked for during evaluation (issue 13), with a real tfjs model in process: the
+ * loop saves the state at the end of that epoch's training (the weights do not change while
+ * evaluating), and a resume evaluates again and ends bitwise equal to a run never stopped. Also
+ * the launcher's restart count in the state and the start-up line.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as E from 'fp-ts/lib/Either.js';
+import * as tf from '@tensorflow/tfjs';
+import { pino } from 'pino';
+import { modelPart, optimizerPart } from '../../../src/effects/tfjs/tfjs.js';
+import { trainTfjs } from '../../../src/effects/tfjs/trainTfjs.js';
+import { createRunner, type Runner } from '../../../src/effects/shell/runner.js';
+import { loadCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
+import { decodeState } from '../../../src/state/runner/RunnerState.js';
+import { checkpointDir, trainedInEpoch } from '../../../src/state/runner/selectors.js';
+
+let root = '';
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'danling-stop-'));
+  await tf.setBackend('cpu');
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const features = (n: number, offset: number) =>
+  tf.tensor2d(
+    Array.from({ length: n }, (_, i) => [0, 1, 2, 3].map((j) => Math.sin((i + offset) * (j + 1)))),
+  );
+const labels = (n: number, offset: number) =>
+  tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: n }, (_, i) => (i + offset) % 3),
+      'int32',
+    ),
+    3,
+  );
+const splits = {
+  train: { x: features(40, 0), y: labels(40, 0) },
+  val: { x: features(12, 100), y: labels(12, 100) },
+};
+
+const config = () => ({
+  projectRoot: root,
+  name: 'stop',
+  epochEnd: 3,
+  seed: 5,
+  dataloader: { batchSize: 4 },
+  log: false,
+});
+
+/** Builds the model and optimizer from fixed seeds, starts a runner, trains. */
+const train = async (
+  extra: object,
+  onEval: (runner: Runner) => void = () => undefined,
+  env: Readonly<Record<string, string>> = {},
+) => {
+  let model: tf.LayersModel | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  const records: { msg: string }[] = [];
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write: (chunk: Buffer, _e, done) => {
+        records.push(JSON.parse(chunk.toString()) as { msg: string });
+        done();
+      },
+    }),
+  );
+  const started = await createRunner(
+    { ...config(), ...extra },
+    {
+      logger,
+      env,
+      signals: false,
+      parts: () => {
+        model = tf.sequential({
+          layers: [
+            tf.layers.dense({
+              name: 'hidden',
+              units: 6,
+              activation: 'relu',
+              inputShape: [4],
+              kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+            }),
+            tf.layers.dense({
+              name: 'out',
+              units: 3,
+              kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+            }),
+          ],
+        });
+        optimizer = tf.train.adam(0.05);
+        return { model: modelPart(tf, model), optimizer: optimizerPart(tf, optimizer) };
+      },
+    },
+  );
+  if (E.isLeft(started)) throw new Error(started.left.message);
+  const runner = started.right;
+  if (model === undefined || optimizer === undefined) throw new Error('no parts');
+  const outcome = await trainTfjs(runner, {
+    tf,
+    model,
+    optimizer,
+    loss: (yTrue, yPred) => tf.losses.softmaxCrossEntropy(yTrue, yPred),
+    metrics: {
+      // A constant metric whose only job is to see the loop evaluating.
+      probe: () => {
+        if (runner.state.mode === 'eval') onEval(runner);
+        return tf.scalar(0);
+      },
+    },
+    splits,
+  });
+  const closed = await runner.close();
+  expect(E.isRight(closed)).toBe(true);
+  if (E.isLeft(outcome)) throw new Error(outcome.left.message);
+  const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+  return { outcome: outcome.right, weights, records, runner };
+};
+
+describe('a stop during evaluation', () => {
+  it('saves the end of the epoch training; the resume evaluates again and ends bitwise equal', async () => {
+    const straight = await train({ name: 'straight' });
+    expect(straight.outcome.reason).toBe('epochEnd');
+
+    const stopped = await train({}, (runner) => {
+      if (runner.state.progress.epoch === 1) runner.requestStop('SIGUSR1');
+    });
+    expect(stopped.outcome).toMatchObject({
+      reason: 'interrupted',
+      signal: 'SIGUSR1',
+      exitCode: 138,
+    });
+    expect(stopped.records.map((r) => r.msg)).toContain(
+      'interrupted by SIGUSR1 at epoch 1, step 20; resume with --autoResume true',
+    );
+    const latest = await loadCheckpointFile(
+      join(checkpointDir(stopped.outcome.state), 'latest.safetensors'),
+    );
+    if (E.isLeft(latest)) throw new Error(latest.left.message);
+    const saved = decodeState(latest.right.state);
+    if (E.isLeft(saved)) throw new Error(saved.left.message);
+    // The training of epoch 1 is done (all 40 samples), its result is not appended yet.
+    expect(trainedInEpoch(saved.right)).toBe(40);
+    expect(saved.right.progress).toMatchObject({ epoch: 1, step: 20 });
+
+    const resumed = await train({ autoResume: true });
+    expect(resumed.outcome.reason).toBe('epochEnd');
+    expect(resumed.records.map((r) => r.msg).join('\n')).toMatch(
+      /run resumed from .*latest\.safetensors at epoch 1, step 20/,
+    );
+    expect(resumed.weights).toEqual(straight.weights);
+    expect(resumed.outcome.state.results).toEqual(straight.outcome.state.results);
+    expect(resumed.outcome.state.rng).toEqual(straight.outcome.state.rng);
+  }, 60_000);
+});
+
+describe('restart count', () => {
+  it('SLURM_RESTART_COUNT goes into the config and the resume line', async () => {
+    await train({ epochEnd: 2 });
+    const again = await train({ epochEnd: 2, autoResume: true }, undefined, {
+      SLURM_RESTART_COUNT: '2',
+    });
+    expect(again.outcome.state.config.restartCount).toBe(2);
+    expect(again.records.map((r) => r.msg).join('\n')).toMatch(
+      /run resumed from .* at epoch 1, step 20 \(restart 2, SLURM_RESTART_COUNT\)/,
+    );
+  }, 60_000);
+});

@@ -1,0 +1,99 @@
+/**
+ * The Iris demo (`examples/iris.ts`) as a real child process, and what its run dir holds at the
+ * end: final weights as bytes, results, random stream, metric rows. For the crash, resume and
+ * graceful-stop tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { loadCheckpointFile } from '../../src/effects/checkpoint/checkpointFile.js';
+
+export const repo = new URL('../..', import.meta.url).pathname;
+
+/** Starts the demo in one process (`node --import tsx`, no wrapper relaying signals). */
+export const startDemo = (
+  projectRoot: string,
+  args: readonly string[],
+  options: { readonly detached?: boolean } = {},
+): ChildProcess =>
+  spawn(
+    process.execPath,
+    ['--import', 'tsx', 'examples/iris.ts', '--projectRoot', projectRoot, ...args],
+    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false },
+  );
+
+/** Collects a child's output and resolves when it exits. */
+export const finish = (
+  child: ChildProcess,
+  onOutput?: (text: string) => void,
+): Promise<{ code: number | null; signal: string | null; out: string }> =>
+  new Promise((resolve) => {
+    let out = '';
+    const take = (d: Buffer): void => {
+      out += d.toString();
+      onOutput?.(out);
+    };
+    child.stdout?.on('data', take);
+    child.stderr?.on('data', take);
+    child.on('exit', (code, signal) => {
+      resolve({ code, signal, out });
+    });
+  });
+
+/** The only run dir under a project root. */
+export const runDir = (projectRoot: string): string => {
+  const [run] = readdirSync(projectRoot);
+  const [stamp] = readdirSync(join(projectRoot, run ?? ''));
+  return join(projectRoot, run ?? '', stamp ?? '');
+};
+
+/** The epoch of `latest.json` (the last finished epoch), or -1. */
+export const latestIndex = (projectRoot: string): number => {
+  try {
+    const file = join(runDir(projectRoot), 'latest.json');
+    return existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as { index: number }).index
+      : -1;
+  } catch {
+    return -1;
+  }
+};
+
+/** What a run ends with: `latest`'s weights (hex), state counters and rng, results, metric rows. */
+export const finalOf = async (projectRoot: string, name = 'latest') => {
+  const loaded = await loadCheckpointFile(
+    join(runDir(projectRoot), 'checkpoints', `${name}.safetensors`),
+  );
+  if (E.isLeft(loaded)) throw new Error(loaded.left.message);
+  const state = loaded.right.state as { rng: number[]; progress: { epoch: number; step: number } };
+  const results = (
+    JSON.parse(readFileSync(join(runDir(projectRoot), 'results.json'), 'utf8')) as {
+      results: unknown;
+    }
+  ).results;
+  const model = loaded.right.parts['model']?.tensors ?? {};
+  const bytes = Object.fromEntries(
+    Object.entries(model).map(([k, t]) => [
+      k,
+      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('hex'),
+    ]),
+  );
+  // Metric rows without their wall time: a resumed run must have purged what the stopped one
+  // wrote after its last checkpoint, so the rows equal an uninterrupted run's.
+  const rows = readFileSync(join(runDir(projectRoot), 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { time: _time, ...rest } = JSON.parse(l) as Record<string, unknown>;
+      return rest;
+    });
+  return {
+    rng: state.rng,
+    epoch: state.progress.epoch,
+    step: state.progress.step,
+    results,
+    bytes,
+    rows,
+  };
+};

@@ -1,8 +1,10 @@
 /**
  * The action log (`history.jsonl`) benchmark.
  *
- *   npx tsx bench/log.ts dispatch            per-step cost of runner.dispatch, log on vs off vs a
- *                                            mutable yardstick (interleaved rounds, warm-up)
+ *   npx tsx bench/log.ts dispatch [DIR]      per-step cost of runner.dispatch, log on vs off vs a
+ *                                            mutable yardstick (interleaved rounds, warm-up); the
+ *                                            run dirs in DIR (default os.tmpdir(); /dev/shm takes
+ *                                            the disk's page-cache cost out)
  *   npx tsx bench/log.ts write N FILE        writes a demo-shaped log of N actions
  *   npx tsx bench/log.ts replay FILE         replayLog to the end from disk: time and peak RSS
  *   npx tsx bench/log.ts resume FILE         openHistory on an existing log (a resume): time, RSS
@@ -50,9 +52,9 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? Number.NaN;
 };
 
-const dispatchBench = async (): Promise<void> => {
-  const rootOn = mkdtempSync(join(tmpdir(), 'bench-log-on-'));
-  const rootOff = mkdtempSync(join(tmpdir(), 'bench-log-off-'));
+const dispatchBench = async (dir: string): Promise<void> => {
+  const rootOn = mkdtempSync(join(dir, 'bench-log-on-'));
+  const rootOff = mkdtempSync(join(dir, 'bench-log-off-'));
   const on = await start(rootOn, true);
   const off = await start(rootOff, false);
   // The yardstick: a mutable record updated in place, what hand-written loop code would do.
@@ -67,12 +69,19 @@ const dispatchBench = async (): Promise<void> => {
     m.avg = m.sum / m.count;
   };
   const STEPS = 20_000;
-  const time = (f: (i: number) => void): number => {
+  // Wall time and process CPU time (user + system) per step: on a shared machine the CPU time
+  // leaves out the time this process waited for a core.
+  const time = (f: (i: number) => void): [number, number] => {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let i = 1; i <= STEPS; i++) f(i);
-    return Number(process.hrtime.bigint() - t0) / STEPS / 1000;
+    const wall = Number(process.hrtime.bigint() - t0) / STEPS / 1000;
+    const c = process.cpuUsage(c0);
+    return [wall, (c.user + c.system) / STEPS];
   };
-  const cols: Record<string, number[]> = { 'log on': [], 'log off': [], yardstick: [] };
+  const names = ['log on', 'log off', 'yardstick'];
+  const wall: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
   const step = (r: Runner) => (i: number) => {
     r.dispatch(actions.stepProgress());
     r.dispatch(actions.updateMeters({ loss: 1 / i, accuracy: 0.5 }, 16));
@@ -89,20 +98,27 @@ const dispatchBench = async (): Promise<void> => {
   ];
   for (let round = 0; round < 23; round++) {
     for (const [name, f] of round % 2 === 0 ? runs : [...runs].reverse()) {
-      const us = time(f);
-      if (round >= 3) cols[name]?.push(us); // 3 warm-up rounds
+      const [w, c] = time(f);
+      if (round < 3) continue; // 3 warm-up rounds
+      (wall[name] ??= []).push(w);
+      (cpu[name] ??= []).push(c);
     }
   }
-  console.log(`per training step (2 dispatches), ${STEPS} steps x 20 rounds after 3 warm-up:`);
-  for (const [name, xs] of Object.entries(cols)) {
+  const spread = (xs: number[]): string => {
     const s = [...xs].sort((a, b) => a - b);
+    return `${median(xs).toFixed(3)} us (${s[0]?.toFixed(3)}-${s[s.length - 1]?.toFixed(3)})`;
+  };
+  console.log(
+    `per training step (2 dispatches), ${STEPS} steps x 20 rounds after 3 warm-up; median (min-max):`,
+  );
+  for (const name of names) {
     console.log(
-      `  ${name.padEnd(10)} median ${median(xs).toFixed(3)} us  (min ${s[0]?.toFixed(3)}, max ${s[s.length - 1]?.toFixed(3)})`,
+      `  ${name.padEnd(10)} wall ${spread(wall[name] ?? [])}  cpu ${spread(cpu[name] ?? [])}`,
     );
   }
-  const m = (k: string): number => median(cols[k] ?? []);
+  const m = (k: string): number => median(wall[k] ?? []);
   console.log(
-    `  log on / log off ${(m('log on') / m('log off')).toFixed(2)}x, log off / yardstick ${(m('log off') / m('yardstick')).toFixed(0)}x`,
+    `  wall: log on / log off ${(m('log on') / m('log off')).toFixed(2)}x, log off / yardstick ${(m('log off') / m('yardstick')).toFixed(0)}x`,
   );
   await on.close();
   await off.close();
@@ -167,7 +183,7 @@ const resumeBench = async (file: string): Promise<void> => {
 };
 
 const [mode, a, b] = process.argv.slice(2);
-if (mode === 'dispatch') await dispatchBench();
+if (mode === 'dispatch') await dispatchBench(a ?? tmpdir());
 else if (mode === 'write') await writeBench(Number(a), b ?? 'history.jsonl');
 else if (mode === 'replay') await replayBench(a ?? 'history.jsonl');
 else if (mode === 'resume') await resumeBench(a ?? 'history.jsonl');

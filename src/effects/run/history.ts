@@ -55,7 +55,8 @@ export interface HistoryOptions {
   readonly snapshotEvery?: number;
   /**
    * When written lines are fsynced (what survives a power loss; default `{ every: 100000 }`
-   * lines, checked once per batch, plus every `sync`: before each checkpoint and at close).
+   * lines, checked once per batch and run on the thread pool so the loop does not wait, plus a
+   * synchronous fsync at every `sync`: before each checkpoint and at close).
    */
   readonly fsync?: FsyncPolicy;
   /** The crash-loss bound (default at most 256 actions or 100 ms unwritten). */

@@ -1,114 +1,33 @@
 /**
  * The action log (`history.jsonl`) benchmark.
  *
- *   npx tsx bench/log.ts dispatch            per-step cost of runner.dispatch, log on vs off vs a
- *                                            mutable yardstick (interleaved rounds, warm-up)
+ *   npx tsx bench/log.ts dispatch [DIR] [ROUNDS]  per-step cost of runner.dispatch with the log
+ *                                             on and off, reduce alone and a mutable yardstick
+ *                                             (interleaved rounds after warm-up; wall and CPU);
+ *                                             run dirs in DIR (default os.tmpdir(); /dev/shm
+ *                                             takes the disk's page-cache write cost out)
  *   npx tsx bench/log.ts write N FILE        writes a demo-shaped log of N actions
  *   npx tsx bench/log.ts replay FILE         replayLog to the end from disk: time and peak RSS
  *   npx tsx bench/log.ts resume FILE         openHistory on an existing log (a resume): time, RSS
  *
  * What it measures: the loop's real path (two `dispatch` calls per step, `stepProgress` +
- * `updateMeters`, as `trainTfjs` makes them), through `createRunner`; reading from the page
- * cache. What it leaves out: fsync cost (the log's default policy fsyncs once per 100k lines and
- * at checkpoints; a cold disk read; tfjs itself. Timings on a shared 2-core machine are noisy:
- * compare the columns of one run, not runs.
+ * `updateMeters` built by the action creators, as `trainTfjs` makes them), through
+ * `createRunner`, including the kernel's page-cache write of each batch and the log's default
+ * periodic fsync (one per 100k lines, started on the thread pool); reading from the page cache.
+ * What it leaves out: checkpoints and their fsync, a cold-disk read, tfjs itself, and the
+ * loop's other actions (a few per epoch). The loss is `1 / i`, a full-precision double like
+ * tfjs's float32 losses (its decimal text is the log's largest per-step cost after the write).
+ * Timings on a shared 2-core machine are noisy: compare the columns of one run, not runs.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
-import pino from 'pino';
 import { openHistory, replayLog } from '../src/effects/run/history.js';
-import { createRunner, type Runner } from '../src/effects/shell/runner.js';
 import { actions, reduce, type Action } from '../src/reducers/actions.js';
 import { createState } from '../src/state/runner/RunnerState.js';
+import { machine, printSteps, timeSteps } from './common.js';
 
 const rss = (): string => `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB peak RSS`;
-const quiet = new Writable({
-  write: (_c, _e, done) => {
-    done();
-  },
-});
-
-const start = async (root: string, history: boolean): Promise<Runner> => {
-  const r = await createRunner(
-    { projectRoot: root, epochEnd: 1, seed: 0, tensorboard: false },
-    {
-      logger: pino({ level: 'silent' }),
-      env: {},
-      progressStream: quiet,
-      ...(history ? {} : { history: false as const }),
-    },
-  );
-  if (E.isLeft(r)) throw new Error(r.left.message);
-  return r.right;
-};
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-};
-
-const dispatchBench = async (): Promise<void> => {
-  const rootOn = mkdtempSync(join(tmpdir(), 'bench-log-on-'));
-  const rootOff = mkdtempSync(join(tmpdir(), 'bench-log-off-'));
-  const on = await start(rootOn, true);
-  const off = await start(rootOff, false);
-  // The yardstick: a mutable record updated in place, what hand-written loop code would do.
-  const y = { step: 0, iter: 0, meters: { loss: { val: 0, sum: 0, count: 0, avg: 0 } } };
-  const yard = (loss: number, n: number): void => {
-    y.step += 1;
-    y.iter += 1;
-    const m = y.meters.loss;
-    m.val = loss;
-    m.sum += loss * n;
-    m.count += n;
-    m.avg = m.sum / m.count;
-  };
-  const STEPS = 20_000;
-  const time = (f: (i: number) => void): number => {
-    const t0 = process.hrtime.bigint();
-    for (let i = 1; i <= STEPS; i++) f(i);
-    return Number(process.hrtime.bigint() - t0) / STEPS / 1000;
-  };
-  const cols: Record<string, number[]> = { 'log on': [], 'log off': [], yardstick: [] };
-  const step = (r: Runner) => (i: number) => {
-    r.dispatch(actions.stepProgress());
-    r.dispatch(actions.updateMeters({ loss: 1 / i, accuracy: 0.5 }, 16));
-  };
-  const runs: [string, (i: number) => void][] = [
-    ['log on', step(on)],
-    ['log off', step(off)],
-    [
-      'yardstick',
-      (i) => {
-        yard(1 / i, 16);
-      },
-    ],
-  ];
-  for (let round = 0; round < 23; round++) {
-    for (const [name, f] of round % 2 === 0 ? runs : [...runs].reverse()) {
-      const us = time(f);
-      if (round >= 3) cols[name]?.push(us); // 3 warm-up rounds
-    }
-  }
-  console.log(`per training step (2 dispatches), ${STEPS} steps x 20 rounds after 3 warm-up:`);
-  for (const [name, xs] of Object.entries(cols)) {
-    const s = [...xs].sort((a, b) => a - b);
-    console.log(
-      `  ${name.padEnd(10)} median ${median(xs).toFixed(3)} us  (min ${s[0]?.toFixed(3)}, max ${s[s.length - 1]?.toFixed(3)})`,
-    );
-  }
-  const m = (k: string): number => median(cols[k] ?? []);
-  console.log(
-    `  log on / log off ${(m('log on') / m('log off')).toFixed(2)}x, log off / yardstick ${(m('log off') / m('yardstick')).toFixed(0)}x`,
-  );
-  await on.close();
-  await off.close();
-  rmSync(rootOn, { recursive: true, force: true });
-  rmSync(rootOff, { recursive: true, force: true });
-};
 
 /** The demo's shape: 8 train steps, 2 eval steps and one result per epoch. */
 const epochActions = (e: number): Action[] => {
@@ -167,8 +86,11 @@ const resumeBench = async (file: string): Promise<void> => {
 };
 
 const [mode, a, b] = process.argv.slice(2);
-if (mode === 'dispatch') await dispatchBench();
-else if (mode === 'write') await writeBench(Number(a), b ?? 'history.jsonl');
+if (mode === 'dispatch') {
+  console.log(machine());
+  printSteps(await timeSteps(a ?? tmpdir(), Number(b ?? 20)));
+  console.log(machine());
+} else if (mode === 'write') await writeBench(Number(a), b ?? 'history.jsonl');
 else if (mode === 'replay') await replayBench(a ?? 'history.jsonl');
 else if (mode === 'resume') await resumeBench(a ?? 'history.jsonl');
 else console.log('usage: tsx bench/log.ts dispatch | write N FILE | replay FILE | resume FILE');

@@ -6,7 +6,7 @@
  * derive from that table, so adding an action is one edit.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { isJson, isPlainObject, type JsonObject } from '../state/Json.js';
+import { isJson, isPlainObject, setOwn, type JsonObject } from '../state/Json.js';
 import { encodeResult } from '../state/runner/metric.js';
 import type { RngState } from '../state/runner/rng.js';
 import {
@@ -29,15 +29,12 @@ import {
   startEpoch,
   stepProgress,
   tryMergeConfig,
-  updateMeters,
+  updateMetersEncoded,
   type ResultRecord,
 } from './reducers.js';
 
 /** A metric value as actions carry it: a finite number, or NaN and the infinities as strings. */
 type Encoded = number | 'NaN' | 'Infinity' | '-Infinity';
-
-const decodeNumber = (v: Encoded): number =>
-  typeof v === 'number' ? v : v === 'NaN' ? Number.NaN : v === '-Infinity' ? -Infinity : Infinity;
 
 const encodeNumber = (v: number): Encoded =>
   Number.isFinite(v)
@@ -49,6 +46,17 @@ const encodeNumber = (v: number): Encoded =>
       : v > 0
         ? 'Infinity'
         : '-Infinity';
+
+/** `values` with each number encoded (own enumerable keys, in order; `__proto__` kept as a key). */
+const encodeValues = (values: { readonly [name: string]: number }): Record<string, Encoded> => {
+  const out: Record<string, Encoded> = {};
+  const keys = Object.keys(values);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    setOwn(out, k, encodeNumber(values[k] as number));
+  }
+  return out;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Field checks for decodeAction: each returns the phrase of what was expected, or undefined.
@@ -142,20 +150,11 @@ export const definitions = {
       n: count,
     },
     prepare: (values: { readonly [name: string]: number }, n: number = 1) => ({
-      values: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, encodeNumber(v)])),
+      values: encodeValues(values),
       n,
     }),
-    reduce: (
-      s,
-      p: { readonly values: { readonly [name: string]: Encoded }; readonly n: number },
-    ) => {
-      const values: Record<string, number> = {};
-      for (const k in p.values) {
-        const v = p.values[k];
-        if (v !== undefined) values[k] = decodeNumber(v);
-      }
-      return updateMeters(s, values, p.n);
-    },
+    reduce: (s, p: { readonly values: { readonly [name: string]: Encoded }; readonly n: number }) =>
+      updateMetersEncoded(s, p.values, p.n),
   }),
   resetMeters: define({
     fields: {},
@@ -234,12 +233,22 @@ export type ActionOf<K extends ActionType> = Extract<Action, { readonly type: K 
  * @example
  * actions.appendResult({ val: { loss: 0.2 } }) // { type: 'appendResult', result: { val: { loss: 0.2 } } }
  */
-export const actions = Object.fromEntries(
-  Object.entries(definitions).map(([type, d]) => [
-    type,
-    (...args: never[]) => ({ type, ...d.prepare(...args) }),
-  ]),
-) as unknown as { readonly [K in ActionType]: (...args: ArgsOf<Definitions[K]>) => Action };
+export const actions = {
+  ...Object.fromEntries(
+    Object.entries(definitions).map(([type, d]) => [
+      type,
+      (...args: never[]) => ({ type, ...d.prepare(...args) }),
+    ]),
+  ),
+  // The two per-step actions, built as literals of fixed shape (the same objects as above:
+  // `{ type, ...prepare(...args) }`), since the training loop creates two of them per step.
+  stepProgress: (steps: number = 1) => ({ type: 'stepProgress', steps }),
+  updateMeters: (values: { readonly [name: string]: number }, n: number = 1) => ({
+    type: 'updateMeters',
+    values: encodeValues(values),
+    n,
+  }),
+} as unknown as { readonly [K in ActionType]: (...args: ArgsOf<Definitions[K]>) => Action };
 
 /**
  * Applies one action: a lookup in {@link definitions}. The same state and action always give
@@ -248,8 +257,15 @@ export const actions = Object.fromEntries(
  * @example
  * const next = reduce(state, actions.appendResult({ val: { loss: 0.2 } }));
  */
-export const reduce = (state: RunnerState, action: Action): RunnerState =>
-  (definitions[action.type].reduce as (s: RunnerState, a: Action) => RunnerState)(state, action);
+export const reduce = (state: RunnerState, action: Action): RunnerState => {
+  // The two per-step actions first, without the table lookup (the same reducers).
+  if (action.type === 'stepProgress') return stepProgress(state, action.steps);
+  if (action.type === 'updateMeters') return updateMetersEncoded(state, action.values, action.n);
+  return (definitions[action.type].reduce as (s: RunnerState, a: Action) => RunnerState)(
+    state,
+    action,
+  );
+};
 
 /** Folds a log of actions over `initial`: the state after all of them. */
 export const replay = (initial: RunnerState, log: readonly Action[]): RunnerState =>

@@ -233,22 +233,40 @@ export const updateMeters = (
   const meters: Record<string, Meter> = { ...state.meters };
   for (const name in values) {
     const v = values[name];
-    if (v === undefined) continue;
-    const m = meters[name];
-    const count = (m === undefined ? 0 : m.count) + n;
-    const prev =
-      m === undefined ? 0 : typeof m.sum === 'number' ? m.sum : (decodeMetric(m.sum) ?? 0);
-    const sum = prev + v * n;
-    setOwn(
-      meters,
-      name,
-      Object.freeze({
-        val: encodeMetric(v),
-        avg: encodeMetric(sum / count),
-        sum: encodeMetric(sum),
-        count,
-      }),
-    );
+    if (v !== undefined) setOwn(meters, name, nextMeter(meters[name], v, n));
+  }
+  return withHot(state, state.progress, Object.freeze(meters));
+};
+
+/** One meter after a value `v` seen `n` times (frozen). */
+const nextMeter = (m: Meter | undefined, v: number, n: number): Meter => {
+  const count = (m === undefined ? 0 : m.count) + n;
+  const prev = m === undefined ? 0 : typeof m.sum === 'number' ? m.sum : (decodeMetric(m.sum) ?? 0);
+  const sum = prev + v * n;
+  return Object.freeze({
+    val: encodeMetric(v),
+    avg: encodeMetric(sum / count),
+    sum: encodeMetric(sum),
+    count,
+  });
+};
+
+/**
+ * {@link updateMeters} with the values as an `updateMeters` action carries them (NaN and the
+ * infinities as strings): what `reduce` applies, without building the decoded values first. As
+ * the decoded record it replaces, a value named `__proto__` is dropped.
+ */
+export const updateMetersEncoded = (
+  state: RunnerState,
+  values: { readonly [name: string]: number | string },
+  n: number,
+): RunnerState => {
+  const meters: Record<string, Meter> = { ...state.meters };
+  for (const name in values) {
+    const e = values[name];
+    if (e === undefined || name === '__proto__') continue;
+    const v = typeof e === 'number' ? e : (decodeMetric(e) ?? Number.POSITIVE_INFINITY);
+    meters[name] = nextMeter(meters[name], v, n);
   }
   return withHot(state, state.progress, Object.freeze(meters));
 };

@@ -13,6 +13,7 @@ import {
   reduce,
   type Action,
 } from '../../src/reducers/actions.js';
+import { stepProgress, updateMeters } from '../../src/reducers/reducers.js';
 import { createState } from '../../src/state/runner/RunnerState.js';
 import { action as actionArb } from '../helpers/arbitraries.js';
 import { expectDeepFrozen } from '../helpers/properties.js';
@@ -91,4 +92,61 @@ describe('reducers never throw on an action that decodes', () => {
     expect(r.progress.epoch).toBe(3);
     expect(r.results.entries.size).toBe(1);
   });
+});
+
+describe('the per-step fast paths (issue 12) match the table', () => {
+  const metric = fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 0));
+  const values = fc.dictionary(
+    fc.oneof(fc.string(), fc.constantFrom('__proto__', 'loss', '0')),
+    metric,
+  );
+  test.prop([values, fc.nat()])(
+    'actions.updateMeters and actions.stepProgress build what { type, ...prepare } builds',
+    (v, n) => {
+      expect(actions.updateMeters(v, n)).toStrictEqual({
+        type: 'updateMeters',
+        ...definitions.updateMeters.prepare(v, n),
+      });
+      expect(actions.stepProgress(n)).toStrictEqual({
+        type: 'stepProgress',
+        ...definitions.stepProgress.prepare(n),
+      });
+    },
+  );
+
+  // The reference is what reduce did before the fast path: the values decoded into a record by
+  // assignment (so a `__proto__` value is dropped), then updateMeters.
+  const decodeThenUpdate = (s: typeof s0, a: Action): typeof s0 => {
+    if (a.type !== 'updateMeters') return stepProgress(s, (a as { steps: number }).steps);
+    const decoded: Record<string, number> = {};
+    for (const k in a.values) {
+      const e = a.values[k];
+      if (e !== undefined)
+        decoded[k] =
+          typeof e === 'number'
+            ? e
+            : e === 'NaN'
+              ? Number.NaN
+              : e === '-Infinity'
+                ? -Infinity
+                : Infinity;
+    }
+    return updateMeters(s, decoded, a.n);
+  };
+  test.prop([fc.array(fc.tuple(values, fc.nat({ max: 64 })), { maxLength: 6 })])(
+    'reduce applies updateMeters and stepProgress as before the fast path, deep-frozen',
+    (steps) => {
+      let fast = s0;
+      let reference = s0;
+      for (const [v, n] of steps) {
+        for (const a of [actions.stepProgress(), actions.updateMeters(v, n)]) {
+          fast = reduce(fast, a);
+          reference = decodeThenUpdate(reference, a);
+        }
+      }
+      expect(fast).toStrictEqual(reference);
+      expect(JSON.stringify(fast)).toBe(JSON.stringify(reference));
+      expectDeepFrozen(fast);
+    },
+  );
 });

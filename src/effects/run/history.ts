@@ -54,7 +54,8 @@ export interface HistoryOptions {
   readonly snapshotEvery?: number;
   /**
    * When written lines are fsynced (what survives a power loss; default `{ every: 100000 }`
-   * lines, checked once per batch, plus every `sync`: before each checkpoint and at close).
+   * lines, checked once per batch and run on the thread pool so the loop does not wait, plus a
+   * synchronous fsync at every `sync`: before each checkpoint and at close).
    */
   readonly fsync?: FsyncPolicy;
   /** The crash-loss bound (default at most 256 actions or 100 ms unwritten). */
@@ -94,6 +95,20 @@ const quoted = (k: string): string => {
   return q;
 };
 
+const STEP_1 = '{"action":{"type":"stepProgress","steps":1}}';
+const UPDATE_METERS_KEYS = ['type', 'values', 'n'];
+const STEP_PROGRESS_KEYS = ['type', 'steps'];
+const headKeys: string[] = [];
+const headTexts: string[] = [];
+
+/** Whether `o`'s own enumerable keys are `keys`, in that order (as `JSON.stringify` writes them). */
+const sameKeys = (o: object, keys: readonly string[]): boolean => {
+  const ks = Object.keys(o);
+  if (ks.length !== keys.length) return false;
+  for (let i = 0; i < ks.length; i++) if (ks[i] !== keys[i]) return false;
+  return true;
+};
+
 /**
  * The log line of an action, exactly `JSON.stringify({ action })` for a JSON-safe action (the
  * two per-step actions without `JSON.stringify`), or `undefined` when the action is not JSON.
@@ -101,8 +116,10 @@ const quoted = (k: string): string => {
 export const actionLine = (action: Action): string | undefined => {
   if (action.type === 'stepProgress') {
     const a = action as { readonly type: string; readonly steps: unknown };
-    if (Number.isSafeInteger(a.steps) && Object.keys(a).length === 2)
-      return `{"action":{"type":"stepProgress","steps":${String(a.steps)}}}`;
+    if (Number.isSafeInteger(a.steps) && sameKeys(a, STEP_PROGRESS_KEYS))
+      return a.steps === 1
+        ? STEP_1
+        : `{"action":{"type":"stepProgress","steps":${String(a.steps)}}}`;
   } else if (action.type === 'updateMeters') {
     const a = action as { readonly values: unknown; readonly n: unknown };
     const values = a.values;
@@ -111,15 +128,16 @@ export const actionLine = (action: Action): string | undefined => {
       typeof values === 'object' &&
       values !== null &&
       Object.getPrototypeOf(values) === Object.prototype &&
-      Object.keys(action).length === 3
+      sameKeys(action, UPDATE_METERS_KEYS)
     ) {
-      let body = '';
+      let line = '{"action":{"type":"updateMeters","values":{';
+      let i = 0;
       let ok = true;
       for (const k in values) {
         const v = (values as Record<string, unknown>)[k];
         let text: string;
         if (typeof v === 'number') {
-          if (!Number.isFinite(v) || Object.is(v, -0)) {
+          if (!Number.isFinite(v) || (v === 0 && 1 / v < 0)) {
             ok = false;
             break;
           }
@@ -129,9 +147,21 @@ export const actionLine = (action: Action): string | undefined => {
           ok = false;
           break;
         }
-        body += body === '' ? `${quoted(k)}:${text}` : `,${quoted(k)}:${text}`;
+        // The `"name":` text of the i-th value, kept from the previous line (the same meters
+        // come in the same order every step).
+        let head = headKeys[i] === k ? headTexts[i] : undefined;
+        if (head === undefined) {
+          head = i === 0 ? `${quoted(k)}:` : `,${quoted(k)}:`;
+          if (i < 64) {
+            headKeys[i] = k;
+            headTexts[i] = head;
+          }
+        }
+        line += head;
+        line += text;
+        i += 1;
       }
-      if (ok) return `{"action":{"type":"updateMeters","values":{${body}},"n":${String(a.n)}}}`;
+      if (ok) return `${line}},"n":${String(a.n)}}}`;
     }
   }
   const line = { action } as unknown as Json;

@@ -263,7 +263,11 @@ export interface BatchOptions {
   readonly maxMs?: number;
   /** Default 1 MiB. */
   readonly maxBytes?: number;
-  /** fsync of written batches (default `{ every: 100 }` lines, checked once per batch). */
+  /**
+   * fsync of written batches (default `{ every: 100 }` lines, checked once per batch). `'always'`
+   * fsyncs each batch before `push` returns; `{ every: N }` starts the fsync on the thread pool
+   * (the loop does not wait for the disk; lines written while it runs wait for the next one).
+   */
   readonly fsync?: FsyncPolicy;
   /** Milliseconds clock (default `Date.now`). */
   readonly now?: () => number;
@@ -387,31 +391,50 @@ const openLineAppenderSync = (
     fsSync.closeSync(fd);
     return prepared;
   }
-  let pending: string[] = [];
-  let pendingBytes = 0;
+  // The unwritten lines, each followed by its newline, as one string (V8 concatenates in
+  // place; `writeSync` encodes it once, without a join or an intermediate Buffer).
+  let pending = '';
+  let pendingLines = 0;
   let oldest = 0;
   let unsynced = 0;
   let error: FsError | undefined;
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let syncing = false; // a periodic fsync is on the thread pool
+  let closeWhenSynced = false; // close the fd when it returns (close() came first)
+  // The timer stays armed after a batch is written (a no-op when it fires with nothing
+  // buffered) and is restarted with `refresh` when a new batch begins, not re-created.
   const write = (): E.Either<FsError, void> => {
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    if (pending.length === 0 || closed) return E.right(undefined);
-    const lines = pending.length;
-    const text = `${pending.join('\n')}\n`;
-    pending = [];
-    pendingBytes = 0;
+    if (pendingLines === 0 || closed) return E.right(undefined);
+    const lines = pendingLines;
+    const text = pending;
+    pending = '';
+    pendingLines = 0;
     const done = syncTry('append to', file, () => {
-      const bytes = Buffer.from(text, 'utf8');
-      let off = 0;
-      while (off < bytes.byteLength) off += fsSync.writeSync(fd, bytes, off);
+      const wrote = fsSync.writeSync(fd, text);
+      // `wrote` counts bytes, `text.length` UTF-16 units: a short write is told by the byte
+      // length (a non-ASCII metric name makes them differ).
+      if (wrote < Buffer.byteLength(text)) {
+        // A short write (rare): the rest from the bytes.
+        const bytes = Buffer.from(text, 'utf8');
+        let off = wrote;
+        while (off < bytes.byteLength) off += fsSync.writeSync(fd, bytes, off);
+      }
       unsynced += lines;
-      if (unsynced >= every) {
+      if (every === 1) {
         fsSync.fsyncSync(fd);
         unsynced = 0;
+      } else if (unsynced >= every && !syncing) {
+        // The policy's periodic fsync runs on the thread pool, so the loop does not wait for the
+        // disk (a failure is kept and reported like a failed write); `sync` and `close` still
+        // fsync synchronously.
+        unsynced = 0;
+        syncing = true;
+        fsSync.fsync(fd, (cause) => {
+          syncing = false;
+          if (cause !== null && !closed) error ??= fsError('fsync', file, cause);
+          if (closeWhenSynced) fsSync.close(fd, () => undefined);
+        });
       }
     });
     if (E.isLeft(done)) error ??= done.left;
@@ -425,20 +448,23 @@ const openLineAppenderSync = (
     path: file,
     push: (line) => {
       if (closed || error !== undefined) return;
-      if (pending.length === 0) {
+      if (pendingLines === 0) {
         oldest = now();
         if (maxMs > 0) {
-          timer = setTimeout(onTimer, maxMs);
-          timer.unref();
+          if (timer === undefined) {
+            timer = setTimeout(onTimer, maxMs);
+            timer.unref();
+          } else timer.refresh();
         }
       }
-      pending.push(line);
-      pendingBytes += line.length;
+      pending += line;
+      pending += '\n';
+      pendingLines += 1;
       // The clock is read on every 16th line only (the bound is then maxMs plus 15 lines).
       if (
-        pending.length >= maxLines ||
-        pendingBytes >= maxBytes ||
-        ((pending.length & 15) === 0 && now() - oldest >= maxMs)
+        pendingLines >= maxLines ||
+        pending.length >= maxBytes ||
+        ((pendingLines & 15) === 0 && now() - oldest >= maxMs)
       )
         write();
     },
@@ -458,11 +484,17 @@ const openLineAppenderSync = (
     close: () => {
       if (closed) return E.right(undefined);
       write();
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
       const done = syncTry('close', file, () => {
         try {
           fsSync.fsyncSync(fd);
         } finally {
-          fsSync.closeSync(fd);
+          // An fsync still on the thread pool holds the fd: it is closed when that returns.
+          if (syncing) closeWhenSynced = true;
+          else fsSync.closeSync(fd);
         }
       });
       closed = true;

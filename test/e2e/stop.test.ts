@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { peekCheckpointProgress } from '../../src/effects/checkpoint/checkpointFile.js';
 import { finalOf, finish, repo, runDir, startDemo } from '../helpers/demoRun.js';
 
 const ARGS = [
@@ -40,13 +41,18 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** Resolves once the output shows a step line inside epoch 1 (after epoch 0's result). */
-const insideEpoch1 = (child: ChildProcess) => {
+/**
+ * Resolves once the output shows a step line inside epoch 1 (after epoch 0's result) and, with
+ * `written`, once that file exists too (checkpoints are written in the background).
+ */
+const insideEpoch1 = (child: ChildProcess, written?: () => string) => {
   let fire: () => void = () => undefined;
   const reached = new Promise<void>((resolve) => (fire = resolve));
+  let seen = false;
   const exited = finish(child, (out) => {
     const after = out.indexOf('epoch [0/3]');
-    if (after >= 0 && out.indexOf('training on train [24/60]', after) >= 0) fire();
+    seen ||= after >= 0 && out.indexOf('training on train [24/60]', after) >= 0;
+    if (seen && (written === undefined || existsSync(written()))) fire();
   });
   return { reached, exited };
 };
@@ -125,8 +131,16 @@ describe('saveSteps', () => {
   it('SIGKILL inside an epoch: resume from the mid-epoch latest is bitwise equal', async () => {
     const projectRoot = join(root, 'kill');
     const child = startDemo(projectRoot, [...ARGS, '--saveSteps', '7']);
-    const { reached, exited } = insideEpoch1(child);
+    const { reached, exited } = insideEpoch1(child, () => join(runDir(projectRoot), 'latest.json'));
     await Promise.race([reached, exited]);
+    // Kill once latest on disk is a checkpoint from inside epoch 1 (saves are written behind the
+    // loop, so the file lags the step lines a little).
+    const latest = join(runDir(projectRoot), 'checkpoints', 'latest.safetensors');
+    for (let tries = 0; tries < 2000; tries++) {
+      const p = await peekCheckpointProgress(latest);
+      if (p !== undefined && p.step > STEPS_PER_EPOCH && p.step % STEPS_PER_EPOCH !== 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
     child.kill('SIGKILL');
     const killed = await exited;
     expect(killed.signal, killed.out).toBe('SIGKILL');

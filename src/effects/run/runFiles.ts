@@ -35,6 +35,7 @@ import {
   type CheckpointProgress,
   type CheckpointError,
   type LoadedCheckpoint,
+  type StateDict,
   type Stateful,
 } from '../checkpoint/checkpointFile.js';
 import {
@@ -70,23 +71,51 @@ export const saveCheckpoint = async (
   parts: Parts = {},
   options: SaveCheckpointRunOptions = {},
 ): Promise<E.Either<CheckpointError, SavedCheckpoint>> => {
+  const snapshot = await snapshotCheckpoint(state, parts);
+  return E.isLeft(snapshot) ? snapshot : writeCheckpoint(snapshot.right, options);
+};
+
+/**
+ * A checkpoint taken but not written yet: the state, and every part's state dict copied out of
+ * the parts (a tfjs tensor's values are copied), so training can go on while it is written.
+ * `dicts` is `null` on a non-main rank, which writes nothing.
+ */
+export interface CheckpointSnapshot {
+  readonly state: RunnerState;
+  readonly dicts: Readonly<Record<string, StateDict>> | null;
+}
+
+/** The first half of {@link saveCheckpoint}: copies the parts' state (main process only). */
+export const snapshotCheckpoint = async (
+  state: RunnerState,
+  parts: Parts = {},
+): Promise<E.Either<CheckpointError, CheckpointSnapshot>> => {
+  if (!writesHere(state)) return E.right({ state, dicts: null });
+  const dicts = await collectStateDicts(parts);
+  return E.isLeft(dicts) ? dicts : E.right({ state, dicts: dicts.right });
+};
+
+/** The second half of {@link saveCheckpoint}: writes a snapshot as the state's plan says. */
+export const writeCheckpoint = async (
+  snapshot: CheckpointSnapshot,
+  options: SaveCheckpointRunOptions = {},
+): Promise<E.Either<CheckpointError, SavedCheckpoint>> => {
+  const { state } = snapshot;
   const plan = planCheckpoint({
     epoch: state.progress.epoch,
     saveInterval: state.config.saveInterval,
     isBest: isBest(state),
     midEpoch: trainedInEpoch(state) > 0,
   });
-  if (!writesHere(state)) {
+  if (snapshot.dicts === null) {
     const paths = [...new Set(['latest', ...plan])].map((n) =>
       checkpointPath(checkpointDir(state), n),
     );
     return E.right({ written: false, paths, removed: [] });
   }
-  const dicts = await collectStateDicts(parts);
-  if (E.isLeft(dicts)) return dicts;
   return saveCheckpointFiles(
     checkpointDir(state),
-    { state: persistState(state) as unknown as Json, parts: dicts.right },
+    { state: persistState(state) as unknown as Json, parts: snapshot.dicts },
     plan,
     {
       ...((options.maxToKeep ?? state.config.maxToKeep) === undefined

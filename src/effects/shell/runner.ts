@@ -27,6 +27,7 @@ import {
   isFinished,
   latestResult,
   scoreMode,
+  trainedInEpoch,
 } from '../../state/runner/selectors.js';
 import { cleanupTemp, fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
 import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
@@ -39,6 +40,8 @@ import {
   repairAfterResume,
   resumeState,
   saveCheckpoint as saveCheckpointEffect,
+  snapshotCheckpoint,
+  writeCheckpoint,
   saveResult as saveResultEffect,
   yaml,
   type LoadCheckpointError,
@@ -62,6 +65,7 @@ import {
 import { parallelContext, restartCount, type LauncherError } from './parallel.js';
 import { setSeed } from './seed.js';
 import { installStopHandlers, STOP_SIGNALS } from './stop.js';
+import { createSaveQueue } from './saveQueue.js';
 import { initTensorboard, type EventWriter } from '../logging/tensorboard.js';
 import { warning, type Warning } from '../../state/warning.js';
 
@@ -231,6 +235,21 @@ export interface Runner {
     saved?: RunnerState,
   ): Promise<E.Either<CheckpointError | JsonlInvalidValue, SavedCheckpoint>>;
   /**
+   * {@link Runner.saveCheckpoint} off the loop's critical path: copies the parts' state now and
+   * writes it in the background (then the result files too, with `results`), one write at a time;
+   * a newer periodic save replaces a waiting one, epoch-end saves are never dropped. Resolves once
+   * the copy is taken. A failed write is logged (file and fix) and training goes on;
+   * {@link Runner.settle} and `close()` report it.
+   */
+  queueCheckpoint(options?: {
+    readonly state?: RunnerState;
+    readonly results?: boolean;
+  }): Promise<E.Either<CheckpointError | JsonlInvalidValue, void>>;
+  /** Waits for every queued checkpoint write; the first that failed, if any. */
+  settle(): Promise<E.Either<CheckpointError | FsError, void>>;
+  /** How many checkpoint writes are running or waiting (a loop yields more often while > 0). */
+  pendingSaves(): number;
+  /**
    * The signal that asked for a graceful stop (SIGINT, SIGTERM, SIGUSR1), or `null`. A loop
    * looks at it at every step boundary: save `latest`, close, exit with 128 + the signal number.
    */
@@ -271,10 +290,11 @@ export interface Runner {
   /** Redraws the progress bar (on a TTY, main process only; throttled): split, step/total, rate, ETA, meters. */
   progress(split: string, iteration: number, length: number): void;
   /**
-   * Flushes and closes the action log and the logger, and releases the run lock. A `Left` says
-   * an append to the action log failed (the lock is released all the same).
+   * Waits for queued checkpoint writes, flushes and closes the action log and the logger, removes
+   * the stop handlers and releases the run lock. A `Left` says an append to the action log or a
+   * checkpoint write failed (the lock is released all the same).
    */
-  close(): Promise<E.Either<FsError | JsonlInvalidValue, void>>;
+  close(): Promise<E.Either<CheckpointError | FsError | JsonlInvalidValue, void>>;
 }
 
 /** Logs a warning value: its message, with its tag in run.log (`warning` field). */
@@ -543,6 +563,12 @@ export const createRunner = async (
     return logError === undefined ? E.right(undefined) : E.left(logError);
   };
 
+  const saves = createSaveQueue<CheckpointError | FsError>((e) => {
+    warn(
+      logger,
+      warning('CheckpointSaveFailed', `a checkpoint save failed; training goes on: ${e.message}`),
+    );
+  });
   const stop = installStopHandlers({
     signals: env.signals === false ? [] : (env.signals ?? STOP_SIGNALS),
     onRequest: (signal) => {
@@ -573,11 +599,31 @@ export const createRunner = async (
     dispatch,
     flush: drain,
     saveCheckpoint: async (saved) => {
+      // Queued writes first, so that this one is the last to write `latest`.
+      await saves.idle();
       // The action log reaches the disk before the checkpoint it leads to.
       const drained = await drain();
       if (E.isLeft(drained)) return drained;
       return saveCheckpointEffect(saved ?? state, parts);
     },
+    queueCheckpoint: async (options = {}) => {
+      const drained = await drain();
+      if (E.isLeft(drained)) return drained;
+      const at = options.state ?? state;
+      const snapshot = await snapshotCheckpoint(at, parts);
+      if (E.isLeft(snapshot)) return snapshot;
+      saves.push({
+        kind: trainedInEpoch(at) > 0 ? 'periodic' : 'epoch',
+        run: async () => {
+          const written = await writeCheckpoint(snapshot.right);
+          if (E.isLeft(written) || options.results !== true) return written;
+          return saveResultEffect(at);
+        },
+      });
+      return E.right(undefined);
+    },
+    settle: () => saves.idle(),
+    pendingSaves: () => saves.size(),
     stopSignal: () => stop.signal(),
     requestStop: (signal) => {
       stop.request(signal);
@@ -642,6 +688,7 @@ export const createRunner = async (
     },
     close: async () => {
       stop.remove();
+      const saved = await saves.idle();
       bar.clear();
       const closed = history === undefined ? E.right(undefined) : await history.close();
       if (E.isLeft(closed)) logError ??= closed.left;
@@ -654,6 +701,8 @@ export const createRunner = async (
       logFile?.close();
       if (lock !== undefined) await lock.release();
       if (logError !== undefined) return E.left(logError);
+      // A checkpoint that failed to save (logged when it did): never exit 0 after it.
+      if (E.isLeft(saved)) return saved;
       if (E.isLeft(closed)) return closed;
       // A full disk under TensorBoard or run.log stopped that file: never exit 0 in silence.
       const fileProblem = events?.error() ?? logFileError;

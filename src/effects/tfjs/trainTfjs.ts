@@ -140,10 +140,11 @@ export const trainTfjs = async (
   };
 
   // The loop never waits on anything while it trains, so signal handlers (a graceful stop)
-  // could not run: it gives the event loop a turn every 20 ms, at a batch boundary.
+  // could not run, nor a checkpoint written in the background: it gives the event loop a turn
+  // at a batch boundary every 20 ms, and at every one while a checkpoint is being written.
   let lastTurn = performance.now();
   const turn = async (): Promise<void> => {
-    if (performance.now() - lastTurn < 20) return;
+    if (runner.pendingSaves() === 0 && performance.now() - lastTurn < 20) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
     lastTurn = performance.now();
   };
@@ -304,8 +305,8 @@ export const trainTfjs = async (
           task.save !== false &&
           runner.state.progress.step % saveSteps === 0
         ) {
-          const saved = await runner.saveCheckpoint();
-          if (E.isLeft(saved)) return failed('saveCheckpoint', saved.left);
+          const queued = await runner.queueCheckpoint();
+          if (E.isLeft(queued)) return failed('saveCheckpoint', queued.left);
         }
       }
     }
@@ -337,10 +338,10 @@ export const trainTfjs = async (
       formatEpochResult(runner.state, result),
     );
     if (task.save !== false) {
-      const saved = await runner.saveCheckpoint();
-      if (E.isLeft(saved)) return failed('saveCheckpoint', saved.left);
-      const written = await runner.saveResult();
-      if (E.isLeft(written)) return failed('saveResult', written.left);
+      // Copied now, written in the background (checkpoint, then the result files): the next
+      // epoch trains while it is written. A failed write is logged and reported at the end.
+      const queued = await runner.queueCheckpoint({ results: true });
+      if (E.isLeft(queued)) return failed('saveCheckpoint', queued.left);
     }
     if (patienceExhausted(runner.state)) {
       reason = 'patience';
@@ -358,5 +359,7 @@ export const trainTfjs = async (
   }
   const done = await flushed();
   if (E.isLeft(done)) return done;
+  const settled = await runner.settle();
+  if (E.isLeft(settled)) return failed('saveCheckpoint', settled.left);
   return E.right({ state: runner.state, reason });
 };

@@ -5,6 +5,7 @@
  * the launcher's restart count in the state and the start-up line.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, linkSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +56,14 @@ const config = () => ({
 });
 
 /** Builds the model and optimizer from fixed seeds, starts a runner, trains. */
-const train = async (
+const train = async (...args: Parameters<typeof run>) => {
+  const r = await run(...args);
+  expect(E.isRight(r.closed)).toBe(true);
+  if (E.isLeft(r.outcome)) throw new Error(r.outcome.left.message);
+  return { ...r, outcome: r.outcome.right };
+};
+
+const run = async (
   extra: object,
   onEval: (runner: Runner) => void = () => undefined,
   env: Readonly<Record<string, string>> = {},
@@ -118,10 +126,8 @@ const train = async (
     splits,
   });
   const closed = await runner.close();
-  expect(E.isRight(closed)).toBe(true);
-  if (E.isLeft(outcome)) throw new Error(outcome.left.message);
   const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
-  return { outcome: outcome.right, weights, records, runner };
+  return { outcome, closed, weights, records, runner };
 };
 
 describe('a stop during evaluation', () => {
@@ -171,5 +177,37 @@ describe('restart count', () => {
     expect(again.records.map((r) => r.msg).join('\n')).toMatch(
       /run resumed from .* at epoch 1, step 20 \(restart 2, SLURM_RESTART_COUNT\)/,
     );
+  }, 60_000);
+});
+
+describe('background saves', () => {
+  it('a failed write is logged, training goes on, the end reports it; the earlier checkpoint stays', async () => {
+    let broken = -1;
+    const r = await run({ name: 'broken', epochEnd: 4 }, (runner) => {
+      // During an evaluation, once a latest checkpoint is on disk: keep a link to it, then put a
+      // folder where latest goes, so every later save fails at its rename.
+      const latest = join(checkpointDir(runner.state), 'latest.safetensors');
+      if (broken >= 0 || !existsSync(latest)) return;
+      broken = runner.state.progress.epoch;
+      linkSync(latest, join(root, 'kept.safetensors'));
+      rmSync(latest);
+      mkdirSync(join(latest, 'blocker'), { recursive: true });
+    });
+    expect(broken).toBeGreaterThan(0);
+    // Training went on to the end; the failure is reported by the loop's end and by close().
+    expect(E.isLeft(r.outcome) && r.outcome.left.message).toContain('latest.safetensors');
+    expect(E.isLeft(r.closed)).toBe(true);
+    expect(r.runner.state.results.entries.size).toBe(4);
+    const warned = r.records
+      .map((x) => x.msg)
+      .filter((m) => m.startsWith('a checkpoint save failed'));
+    expect(warned.length).toBeGreaterThan(0);
+    // The checkpoint on disk before the failure is intact.
+    const kept = await loadCheckpointFile(join(root, 'kept.safetensors'));
+    const epoch = E.isRight(kept)
+      ? (kept.right.state as { progress: { epoch: number } }).progress.epoch
+      : -1;
+    expect(epoch).toBeGreaterThanOrEqual(0);
+    expect(epoch).toBeLessThan(broken);
   }, 60_000);
 });

@@ -2,6 +2,7 @@
  * The `danling` command line. A thin layer: parsing and printing here, the work in the state
  * and effects modules.
  */
+import { readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { stringify } from 'yaml';
 import { KNOWN_KEYS, configId, configName, type KeySpec } from '../state/config/Config.js';
@@ -10,7 +11,7 @@ import type { JsonObject } from '../state/Json.js';
 import { mergeDeep } from '../state/config/merge.js';
 import { applyOverrides, parseArgs } from '../state/config/overrides.js';
 import { readConfigFile } from '../effects/storage/configFile.js';
-import { gitCommit } from '../effects/shell/runner.js';
+import type { CommandIo } from './args.js';
 
 /** Where the CLI writes: injectable for tests. */
 export interface CliIo {
@@ -20,6 +21,41 @@ export interface CliIo {
   readonly cwd?: string;
 }
 
+/** The subcommands and what each does, for the help text. */
+const COMMAND_LIST: readonly (readonly [string, string])[] = [
+  ['config', 'print the validated, merged config (below)'],
+  ['runs', 'list the runs under a project root: progress, best score, status'],
+  ['show', 'one run: config changes, results, checkpoints (verified), starts'],
+  ['diff', 'two runs: config by dotted path, results side by side'],
+  ['history', "a run's state at any epoch, action or step, replayed; --diff between two"],
+  ['ckpt', 'verify a checkpoint file, list its tensors and state'],
+  ['clean', 'stale locks and temporary files of dead writers (dry run unless --yes)'],
+  ['report', 'one self-contained HTML page: metric curves, runs table'],
+  ['serve', 'the report page, live on 127.0.0.1'],
+];
+
+/** The subcommands other than config, each loaded only when it runs. */
+const COMMANDS: Readonly<
+  Record<string, () => Promise<(argv: readonly string[], io: CommandIo) => Promise<number>>>
+> = {
+  runs: async () => (await import('./runs.js')).runsCommand,
+  show: async () => (await import('./show.js')).showCommand,
+  diff: async () => (await import('./diff.js')).diffCommand,
+  history: async () => (await import('./history.js')).historyCommand,
+  ckpt: async () => (await import('./ckpt.js')).ckptCommand,
+  clean: async () => (await import('./clean.js')).cleanCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
+};
+
+/** The package version, read from package.json beside dist/ (or src/). */
+export const version = (): string => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? 'unknown';
+};
+
 /** The `--help` text: usage and every known config key with its default and doc. */
 export const helpText = (): string => {
   const rows = Object.entries(KNOWN_KEYS as Record<string, KeySpec>).map(([name, spec]) => {
@@ -27,6 +63,12 @@ export const helpText = (): string => {
     return `  --${name.padEnd(20)} ${spec.codec.name}: ${spec.doc}${dflt}`;
   });
   return [
+    'Usage: danling <command> [...]   (danling <command> --help for each)',
+    '',
+    'Commands:',
+    ...COMMAND_LIST.map(([name, what]) => `  ${name.padEnd(9)} ${what}`),
+    '  --version print the version',
+    '',
     'Usage: danling config [file.yaml|file.json ...] [--config file] [--key value ...]',
     '',
     'Prints the validated, merged config as YAML with its derived name, id and runId.',
@@ -63,6 +105,7 @@ const configCommand = async (
   let input = applyOverrides(merged, overrides);
   if (input['experimentId'] === undefined) {
     // createRunner fills in the commit hash inside a git repository: print the id it will use.
+    const { gitCommit } = await import('../effects/shell/runner.js');
     const commit = await gitCommit(io.cwd ?? process.cwd());
     if (commit !== undefined) input = { ...input, experimentId: commit };
   }
@@ -90,6 +133,12 @@ const configCommand = async (
 
 /** Runs the CLI on `argv` (without node and the script). Returns the exit status. */
 export const main = async (argv: readonly string[], io: CliIo): Promise<number> => {
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    io.out(`danling ${version()}\n`);
+    return 0;
+  }
+  const sub = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
+  if (sub !== undefined) return (await sub())(argv.slice(1), io);
   const parsed = parseArgs(argv);
   if (E.isLeft(parsed)) {
     io.err(`danling: ${parsed.left.message}\nSee danling --help.\n`);
@@ -102,6 +151,8 @@ export const main = async (argv: readonly string[], io: CliIo): Promise<number> 
   }
   const [command, ...rest] = positional;
   if (command === 'config') return configCommand([...rest, ...configFiles], overrides, io);
-  io.err(`danling: unknown command ${JSON.stringify(command)}; the commands are: config\n`);
+  io.err(
+    `danling: unknown command ${JSON.stringify(command)}; the commands are: ${COMMAND_LIST.map(([n]) => n).join(', ')}\n`,
+  );
   return 2;
 };

@@ -44,8 +44,10 @@ const demo = (args: string[]) =>
 const exited = (child: ReturnType<typeof demo>): Promise<{ code: number | null; err: string }> =>
   new Promise((resolve) => {
     let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => resolve({ code, err }));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) => {
+      resolve({ code, err });
+    });
   });
 
 /** The one run dir (`name-id/timestamp`) under root whose folder starts with `prefix`. */

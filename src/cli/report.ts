@@ -204,7 +204,7 @@ const PAGE_SCRIPT = String.raw`
     }
     var cols = axes.map(function (k) { return { name: k, get: function (r) { return r.config[k]; } }; });
     cols.push({ name: 'best ' + data.score, get: function (r) { return r.best; } });
-    var W = Math.max(360, 160 * cols.length), H = 260, top = 30, bottom = 30, left = 60, right = 60;
+    var W = Math.max(420, 180 * cols.length), H = 260, top = 30, bottom = 30, left = 90, right = 110;
     var NS = 'http://www.w3.org/2000/svg';
     var svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('width', W); svg.setAttribute('height', H); svg.setAttribute('id', 'parallel-svg');
@@ -268,6 +268,7 @@ export const renderReport = async (
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(data.title)}</title>
 <style>${css}</style>
 <style>${STYLE}</style>

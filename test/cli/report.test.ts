@@ -80,7 +80,7 @@ const expectedCurves = async (runs: readonly string[]): Promise<Record<string, n
 
 const charts = (page: Page): Promise<Record<string, number>> =>
   page.evaluate(() => {
-    const w = window as unknown as {
+    const w = globalThis as unknown as {
       danlingCharts: { danlingTag: string; series: unknown[] }[];
     };
     return Object.fromEntries(w.danlingCharts.map((u) => [u.danlingTag, u.series.length - 1]));
@@ -160,7 +160,12 @@ describe('danling serve', () => {
       expect((await charts(page))['train/loss']).toBe(1);
       await cp(f.b, join(root, relative(f.root, f.b)), { recursive: true });
       await page.waitForFunction(
-        () => document.querySelectorAll('#runs tbody tr').length === 2,
+        () =>
+          (
+            globalThis as unknown as {
+              document: { querySelectorAll: (s: string) => { length: number } };
+            }
+          ).document.querySelectorAll('#runs tbody tr').length === 2,
         undefined,
         {
           timeout: 10_000,

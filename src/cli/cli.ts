@@ -5,9 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { KNOWN_KEYS, type KeySpec } from '../state/config/Config.js';
-import { parseArgs } from '../state/config/overrides.js';
 import type { CommandIo } from './args.js';
-import { configCommand } from './config.js';
 
 /** Where the CLI writes: injectable for tests. */
 export interface CliIo {
@@ -89,6 +87,12 @@ export const main = async (argv: readonly string[], io: CliIo): Promise<number> 
   }
   const sub = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
   if (sub !== undefined) return (await sub())(argv.slice(1), io);
+  if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
+    // The fast path: the help needs only the known keys, not the config parser.
+    io.out(helpText());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const { parseArgs } = await import('../state/config/overrides.js');
   const parsed = parseArgs(argv);
   if (E.isLeft(parsed)) {
     io.err(`danling: ${parsed.left.message}\nSee danling --help.\n`);
@@ -100,7 +104,8 @@ export const main = async (argv: readonly string[], io: CliIo): Promise<number> 
     return help ? 0 : 2;
   }
   const [command, ...rest] = positional;
-  if (command === 'config') return configCommand([...rest, ...configFiles], overrides, io);
+  if (command === 'config')
+    return (await import('./config.js')).configCommand([...rest, ...configFiles], overrides, io);
   io.err(
     `danling: unknown command ${JSON.stringify(command)}; the commands are: ${COMMAND_LIST.map(([n]) => n).join(', ')}\n`,
   );

@@ -157,6 +157,7 @@ export const historyCommand = (argv: readonly string[], io: CommandIo): Promise<
       return 2;
     }
     const file = path.join(selected.right[0] as string, 'history.jsonl');
+    const shown = path.relative(cwd, file).startsWith('..') ? file : path.relative(cwd, file);
     const states: JsonObject[] = [];
     for (const p of points) {
       const r = await replayTo(file, p);
@@ -173,7 +174,7 @@ export const historyCommand = (argv: readonly string[], io: CommandIo): Promise<
       else {
         const { config: _c, ...rest } = s;
         io.out(
-          `# ${file} at ${showPoint(points[0] as Point)}\n${stringify(rest, { lineWidth: 0 })}`,
+          `# ${shown} at ${showPoint(points[0] as Point)}\n${stringify(rest, { lineWidth: 0 })}`,
         );
       }
       return 0;
@@ -187,7 +188,7 @@ export const historyCommand = (argv: readonly string[], io: CommandIo): Promise<
     }
     const show = (v: Json | undefined): string => (v === undefined ? '(unset)' : JSON.stringify(v));
     io.out(
-      `# ${file}: ${showPoint(points[0] as Point)} -> ${showPoint(points[1] as Point)} (${changes.length} change${changes.length === 1 ? '' : 's'})\n` +
+      `# ${shown}: ${showPoint(points[0] as Point)} -> ${showPoint(points[1] as Point)} (${changes.length} change${changes.length === 1 ? '' : 's'})\n` +
         changes.map((c) => `${c.path}: ${show(c.before)} -> ${show(c.after)}\n`).join(''),
     );
     return 0;

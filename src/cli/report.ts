@@ -153,7 +153,7 @@ const PAGE_SCRIPT = String.raw`
     if (text !== undefined) e.textContent = text;
     return e;
   }
-  function num(v) { return v === null || v === undefined ? '-' : (Number.isInteger(v) ? String(v) : v.toFixed(4)); }
+  function num(v) { return v === null || v === undefined ? '-' : v.toFixed(4); }
   function render(data) {
     document.getElementById('title').textContent = data.title;
     document.getElementById('generated').textContent = 'generated ' + data.generated + ' · ' + data.runs.length + ' runs · score ' + data.score;
@@ -172,7 +172,7 @@ const PAGE_SCRIPT = String.raw`
       tbody.appendChild(tr);
     });
     table.appendChild(tbody);
-    // The charts: one per tag, every run that has the tag overlaid.
+    // The charts: one per tag, every run that has the tag overlaid (the table is the legend).
     charts.forEach(function (u) { u.destroy(); });
     charts.length = 0;
     var box = document.getElementById('charts');
@@ -189,7 +189,7 @@ const PAGE_SCRIPT = String.raw`
       var aligned = tables.length === 1 ? tables[0] : uPlot.join(tables);
       var div = el('div', { class: 'chart', 'data-tag': tag });
       box.appendChild(div);
-      var u = new uPlot({ title: tag, width: 520, height: 240, scales: { x: { time: false } }, series: series, axes: [{ label: 'step' }, {}], legend: { live: true } }, aligned, div);
+      var u = new uPlot({ title: tag, width: 520, height: 240, scales: { x: { time: false } }, series: series, axes: [{ label: 'step' }, {}], legend: { show: false } }, aligned, div);
       u.danlingTag = tag;
       charts.push(u);
     });

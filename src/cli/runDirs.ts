@@ -320,8 +320,7 @@ export const showProgress = (p: RunInfo['progress']): string =>
     : `step ${p.step}/${p.stepEnd}`;
 
 /** A number as the CLI prints scores: 4 decimals. */
-export const fmt = (v: number | undefined): string =>
-  v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(4);
+export const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(4));
 
 /** `val/accuracy 0.9000 (max, epoch 0)`. */
 export const showBest = (b: RunInfo['best']): string =>

@@ -1,6 +1,9 @@
 /** `danling runs` and the run selectors, on run dirs made by real demo runs. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { cli, fixtures, type Fixtures } from './fixtures.js';
 
 let f: Fixtures;
@@ -69,6 +72,46 @@ describe('danling runs', () => {
     const help = await cli(['runs', '--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/^Usage: danling runs \[projectRoot\] \[--json\]\n/);
+  });
+});
+
+describe('a live run', () => {
+  it('is running while a live process holds its lock, and crashed once that process is killed', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'danling-live-'));
+    const dir = join(root, 'iris-stopped');
+    await cp(f.stopped, dir, { recursive: true });
+    // A real process takes the run lock (as createRunner does) and holds it until killed.
+    const holder = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/lockHolder.ts', dir],
+      {
+        cwd: new URL('../..', import.meta.url).pathname,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const pid = await new Promise<number>((resolve) => {
+      holder.stdout.once('data', (d: Buffer) => {
+        resolve((JSON.parse(d.toString()) as { pid: number }).pid);
+      });
+    });
+    try {
+      const live = JSON.parse((await cli(['runs', root, '--json'])).out) as {
+        status: string;
+        why: string;
+      }[];
+      expect(live[0]).toMatchObject({ status: 'running' });
+      expect(live[0]?.why).toMatch(new RegExp(`^the lock is held by pid ${pid} on `));
+      expect((await cli(['clean', root])).out).toBe(`nothing to clean under ${root}\n`);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.on('close', r));
+    }
+    const dead = JSON.parse((await cli(['runs', root, '--json'])).out) as {
+      status: string;
+      why: string;
+    }[];
+    expect(dead[0]?.status).toBe('crashed');
+    expect(dead[0]?.why).toContain(`pid ${pid} died holding the lock`);
   });
 });
 

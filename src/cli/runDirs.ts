@@ -186,6 +186,23 @@ export const showTimestamp = (t: string): string => {
   return m === null ? t : `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}`;
 };
 
+/** A run's name and id from its config (as `configName` / `configId` make them). */
+export const runIdentity = (config: JsonObject): { name: string; id: string } => ({
+  name:
+    str(config['name']) ??
+    `${str(config['experimentName']) ?? str(CONFIG_DEFAULTS['experimentName']) ?? '?'}-${
+      str(config['runName']) ?? str(CONFIG_DEFAULTS['runName']) ?? '?'
+    }`,
+  id: `${(str(config['experimentId']) ?? '').slice(0, 8)}${(str(config['runId']) ?? '').slice(0, 8)}`,
+});
+
+/** Only what a selector matches on: name and id from config.yaml (no replay). */
+const readRunHead = async (dir: string): Promise<{ name: string; id: string; started: string }> => {
+  const read = await readConfigFile(path.join(dir, 'config.yaml'));
+  const config = E.isRight(read) && isPlainObject(read.right) ? (read.right as JsonObject) : {};
+  return { ...runIdentity(config), started: showTimestamp(path.basename(dir)) };
+};
+
 /**
  * Reads one run dir: its config, the state replayed from `history.jsonl`, the lock and the tail
  * of run.log, and decides the status:
@@ -211,12 +228,7 @@ export const readRun = async (dir: string): Promise<RunInfo> => {
     if (Object.keys(config).length === 0) config = state.config as unknown as JsonObject;
   } else problems.push(replayed.left.message);
 
-  const name =
-    str(config['name']) ??
-    `${str(config['experimentName']) ?? str(CONFIG_DEFAULTS['experimentName']) ?? '?'}-${
-      str(config['runName']) ?? str(CONFIG_DEFAULTS['runName']) ?? '?'
-    }`;
-  const id = `${(str(config['experimentId']) ?? '').slice(0, 8)}${(str(config['runId']) ?? '').slice(0, 8)}`;
+  const { name, id } = runIdentity(config);
   const timestamp = state?.timestamp ?? path.basename(dir);
   const epochEnd = num(config['epochEnd']);
   const stepEnd = num(config['stepEnd']);
@@ -351,7 +363,7 @@ export const selectRuns = async (
     );
   }
   const runs = await Promise.all(
-    (await findRunDirs(root)).map(async (d) => ({ d, r: await readRun(d) })),
+    (await findRunDirs(root)).map(async (d) => ({ d, r: await readRunHead(d) })),
   );
   if (runs.length === 0)
     return E.left(
@@ -366,8 +378,13 @@ export const selectRuns = async (
       rel(d) === selector ||
       path.dirname(rel(d)) === selector,
   );
-  const line = ({ d, r }: { d: string; r: RunInfo }): string =>
-    `  ${rel(d)}  (${r.name} ${r.id}, ${r.started}, ${r.status})`;
+  const line = ({
+    d,
+    r,
+  }: {
+    d: string;
+    r: { name: string; id: string; started: string };
+  }): string => `  ${rel(d)}  (${r.name} ${r.id}, ${r.started})`;
   if (matches.length === 0)
     return E.left(
       `no run matches ${JSON.stringify(selector)} under ${path.resolve(root)} (a run dir, a name or an id prefix); the runs are:\n${runs.map(line).join('\n')}`,

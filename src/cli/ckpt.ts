@@ -20,7 +20,7 @@ export const ckptCommand = (argv: readonly string[], io: CommandIo): Promise<num
   runCommand(CKPT, argv, io, async ({ positional, flags }) => {
     if (positional.length !== 1) return usageError(CKPT, io, 'expected one checkpoint file');
     const file = path.resolve(io.cwd ?? process.cwd(), positional[0] as string);
-    const loaded = await loadCheckpointFile(file)();
+    const loaded = await loadCheckpointFile(file);
     if (E.isLeft(loaded)) {
       if (flags['json'] === true)
         io.out(

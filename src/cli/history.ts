@@ -64,9 +64,9 @@ const showPoint = (p: Point): string =>
 /** Replays to a point; a step target is found by bisection over action counts. */
 export const replayTo = async (file: string, point: Point): Promise<E.Either<string, Replayed>> => {
   if ('end' in point)
-    return E.mapLeft((e: { message: string }) => e.message)(await replayLog(file)());
+    return E.mapLeft((e: { message: string }) => e.message)(await replayLog(file));
   if ('step' in point) {
-    const end = await replayLog(file)();
+    const end = await replayLog(file);
     if (E.isLeft(end)) return E.left(end.left.message);
     if (end.right.state.progress.step < point.step)
       return E.left(
@@ -77,7 +77,7 @@ export const replayTo = async (file: string, point: Point): Promise<E.Either<str
     let best: Replayed = end.right;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
-      const r = await replayLog(file, { action: mid })();
+      const r = await replayLog(file, { action: mid });
       if (E.isLeft(r)) return E.left(r.left.message);
       if (r.right.state.progress.step >= point.step) {
         hi = mid;
@@ -86,7 +86,7 @@ export const replayTo = async (file: string, point: Point): Promise<E.Either<str
     }
     return E.right(best);
   }
-  return E.mapLeft((e: { message: string }) => e.message)(await replayLog(file, point)());
+  return E.mapLeft((e: { message: string }) => e.message)(await replayLog(file, point));
 };
 
 /** The state as the CLI shows it: JSON, with results keyed by epoch so a diff reads by path. */

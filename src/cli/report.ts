@@ -62,7 +62,7 @@ export interface ReportData {
 export const readMetricCurves = async (
   dir: string,
 ): Promise<Record<string, [number[], number[]]>> => {
-  const read = await readJsonl(path.join(dir, 'metrics.jsonl'))();
+  const read = await readJsonl(path.join(dir, 'metrics.jsonl'));
   if (E.isLeft(read)) return {};
   const byTag = new Map<string, Map<number, number>>();
   for (const row of read.right.values) {
@@ -324,7 +324,7 @@ export const reportCommand = (argv: readonly string[], io: CommandIo): Promise<n
       typeof flags['title'] === 'string' ? flags['title'] : 'danling report',
     );
     const out = path.resolve(cwd, flags['out']);
-    const written = await writeFileAtomic(out, await renderReport(data))();
+    const written = await writeFileAtomic(out, await renderReport(data));
     if (E.isLeft(written)) {
       io.err(`danling report: ${written.left.message}\n`);
       return 1;

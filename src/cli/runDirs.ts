@@ -221,7 +221,7 @@ export const readRun = async (dir: string): Promise<RunInfo> => {
 
   let state: RunnerState | undefined;
   let actions: number | undefined;
-  const replayed = await replayLog(path.join(dir, 'history.jsonl'))();
+  const replayed = await replayLog(path.join(dir, 'history.jsonl'));
   if (E.isRight(replayed)) {
     state = replayed.right.state;
     actions = replayed.right.actions;

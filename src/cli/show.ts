@@ -68,11 +68,11 @@ export const checkCheckpoints = async (
   dir: string,
   checkpointDirName: string,
 ): Promise<CheckpointCheck[]> => {
-  const listed = await listCheckpoints(path.join(dir, checkpointDirName))();
+  const listed = await listCheckpoints(path.join(dir, checkpointDirName));
   if (E.isLeft(listed)) return [];
   const out: CheckpointCheck[] = [];
   for (const c of [...listed.right].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const loaded = await loadCheckpointFile(c.path)();
+    const loaded = await loadCheckpointFile(c.path);
     let detail: string;
     if (E.isLeft(loaded)) detail = loaded.left.message;
     else {

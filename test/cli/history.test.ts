@@ -14,7 +14,7 @@ describe('danling history', () => {
   it('prints the state at the end of an epoch, as replayLog rebuilds it', async () => {
     const r = await cli(['history', f.a, '--epoch', '1']);
     expect(r.code, r.err).toBe(0);
-    const replayed = await replayLog(join(f.a, 'history.jsonl'), { epoch: 1 })();
+    const replayed = await replayLog(join(f.a, 'history.jsonl'), { epoch: 1 });
     if (E.isLeft(replayed)) throw new Error(replayed.left.message);
     expect(r.out).toContain(
       `# ${join(f.a, 'history.jsonl')} at epoch:1\nactions: ${replayed.right.actions}\n`,

@@ -10,6 +10,7 @@ import { flattenResult } from '../state/flatten.js';
 import { bestResult, latestResult } from '../state/runner/selectors.js';
 import { runCommand, table, usageError, type CommandDef, type CommandIo } from './args.js';
 import {
+  findRunDirs,
   fmt,
   leafDiff,
   readRun,
@@ -25,7 +26,8 @@ export const SHOW: CommandDef = {
   usage: 'danling show <run> [--root projectRoot] [--json]',
   help: `Shows one run: where it is, its status and progress, its config where it differs from the
 defaults, its latest and best results, its checkpoints (size, and whether each verifies: header,
-checksum, tensors, state), and every start and resume recorded in run.log.
+checksum, tensors, state), every start and resume recorded in run.log, and the other
+starts of the same config (sibling timestamp folders under projectRoot/name-id).
 <run> is a run dir, a run name, a name-id folder or an id prefix (searched under --root,
 default: experiments).`,
   flags: { booleans: ['json'], values: ['root'] },
@@ -115,6 +117,24 @@ export const showCommand = (argv: readonly string[], io: CommandIo): Promise<num
     const starts = (await readRunLog(dir))
       .filter((l) => l.msg === 'run started' || l.msg.startsWith('run resumed from'))
       .map((l) => ({ time: new Date(l.time).toISOString(), msg: l.msg }));
+    // Other starts of the same config: sibling timestamp folders under projectRoot/name-id.
+    const parent = path.dirname(dir);
+    const restarts =
+      path.basename(parent) === `${run.name}-${run.id}`
+        ? await Promise.all(
+            (await findRunDirs(parent, 1))
+              .filter((d) => d !== dir)
+              .map(async (d) => {
+                const r = await readRun(d);
+                return {
+                  dir: d,
+                  started: r.started,
+                  status: r.status,
+                  progress: showProgress(r.progress),
+                };
+              }),
+          )
+        : [];
     const latest = run.state === undefined ? null : latestResult(run.state);
     const best = run.state === undefined ? null : bestResult(run.state);
     if (flags['json'] === true) {
@@ -134,6 +154,7 @@ export const showCommand = (argv: readonly string[], io: CommandIo): Promise<num
             bestScore: run.best ?? null,
             checkpoints,
             starts,
+            restarts,
             problems: run.problems,
           },
           null,
@@ -169,6 +190,15 @@ export const showCommand = (argv: readonly string[], io: CommandIo): Promise<num
       ...(starts.length === 0
         ? ['  (none in run.log)']
         : starts.map((s) => `  ${s.time}  ${s.msg}`)),
+      ...(restarts.length === 0
+        ? []
+        : [
+            '',
+            'other starts of this config (same name-id folder):',
+            ...restarts.map(
+              (r) => `  ${path.basename(r.dir)}  ${r.started}  ${r.progress}  ${r.status}`,
+            ),
+          ]),
       ...(run.problems.length === 0 ? [] : ['', 'problems:', ...run.problems.map((p) => `  ${p}`)]),
     ];
     io.out(`${lines.join('\n')}\n`);

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { cli, fixtures, type Fixtures } from './fixtures.js';
 
 let f: Fixtures;
@@ -45,6 +45,19 @@ describe('danling show', () => {
       /checkpoints\/latest\.safetensors +\d+ B +checkpoint .*latest\.safetensors.*checksum/,
     );
     expect(r.out).toMatch(/checkpoints\/best\.safetensors +\d+ B +ok:/);
+  });
+
+  it('lists the other starts of the same config (sibling timestamp folders)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'danling-restarts-'));
+    const first = join(root, relative(f.root, f.a));
+    const second = join(dirname(first), '29990101-000000');
+    await cp(f.a, first, { recursive: true });
+    await cp(f.killed, second, { recursive: true });
+    const r = await cli(['show', first]);
+    expect(r.out).toMatch(
+      /\nother starts of this config \(same name-id folder\):\n {2}29990101-000000 {2}\S+ \S+ {2}epoch \d+\/60 {2}crashed\n/,
+    );
+    expect((await cli(['show', f.b])).out).not.toContain('other starts');
   });
 
   it('shows the crashed and the interrupted run with the reason', async () => {

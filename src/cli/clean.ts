@@ -5,10 +5,13 @@
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { listCheckpoints } from '../effects/checkpoint/checkpointStore.js';
 import { isPidAlive } from '../effects/storage/atomic.js';
+import { readConfigFile } from '../effects/storage/configFile.js';
 import { LOCK_NAME } from '../effects/storage/lock.js';
-import { runCommand, usageError, type CommandDef, type CommandIo } from './args.js';
-import { readLock } from './runDirs.js';
+import { intFlag, runCommand, usageError, type CommandDef, type CommandIo } from './args.js';
+import { findRunDirs, readLock } from './runDirs.js';
 
 export const CLEAN: CommandDef = {
   name: 'clean',
@@ -16,10 +19,12 @@ export const CLEAN: CommandDef = {
   help: `Finds what crashed runs leave behind under projectRoot:
   - stale run locks: a .lock whose process (on this host) is no longer running;
   - temporary files of dead writers: .name.tmp-<pid>-<random> whose pid is not running, and
-    .lock.stale-* files of an interrupted lock take-over.
-Prints what it would remove; --yes removes it. Locks of live processes and of other hosts are
-never touched.`,
-  flags: { booleans: ['yes', 'json'] },
+    .lock.stale-* files of an interrupted lock take-over;
+  - epoch-N checkpoints beyond the keep rule: the run's maxToKeep (or --keep N) highest epochs
+    stay; latest and best always stay.
+Prints what it would remove; --yes removes it. Locks of live processes and of other hosts, and
+the checkpoints of running runs, are never touched.`,
+  flags: { booleans: ['yes', 'json'], values: ['keep'] },
 };
 
 const TEMP = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -75,6 +80,38 @@ export const findLeftovers = async (root: string, depth = 5): Promise<Leftover[]
   return out;
 };
 
+/**
+ * The epoch-N checkpoints of the runs under `root` beyond their keep rule: `keep` (or each run's
+ * `maxToKeep`; none without one) highest epochs stay. Runs with a live lock are left alone.
+ */
+export const findPrunable = async (root: string, keep?: number): Promise<Leftover[]> => {
+  const out: Leftover[] = [];
+  for (const dir of await findRunDirs(root)) {
+    if ((await readLock(dir))?.alive === true) continue;
+    const read = await readConfigFile(path.join(dir, 'config.yaml'));
+    const config =
+      E.isRight(read) && typeof read.right === 'object'
+        ? (read.right)
+        : {};
+    const n = keep ?? (typeof config['maxToKeep'] === 'number' ? config['maxToKeep'] : undefined);
+    if (n === undefined) continue;
+    const name =
+      typeof config['checkpointDirName'] === 'string' ? config['checkpointDirName'] : 'checkpoints';
+    const listed = await listCheckpoints(path.join(dir, name));
+    if (E.isLeft(listed)) continue;
+    const epochs = listed.right
+      .filter((c) => c.kind === 'epoch' && c.epoch !== null)
+      .sort((a, b) => (b.epoch ?? 0) - (a.epoch ?? 0));
+    const kept = epochs.slice(0, n).map((c) => c.name);
+    for (const c of epochs.slice(n))
+      out.push({
+        path: c.path,
+        why: `beyond the keep rule (${keep === undefined ? 'maxToKeep' : '--keep'} ${n}: ${kept.length === 0 ? 'none' : kept.join(', ')} stay)`,
+      });
+  }
+  return out;
+};
+
 export const cleanCommand = (argv: readonly string[], io: CommandIo): Promise<number> =>
   runCommand(CLEAN, argv, io, async ({ positional, flags }) => {
     if (positional.length !== 1) return usageError(CLEAN, io, 'expected one projectRoot');
@@ -85,7 +122,9 @@ export const cleanCommand = (argv: readonly string[], io: CommandIo): Promise<nu
     } catch {
       return usageError(CLEAN, io, `${root} does not exist`);
     }
-    const found = await findLeftovers(root);
+    const keep = typeof flags['keep'] === 'string' ? intFlag('keep', flags['keep']) : undefined;
+    if (keep !== undefined && E.isLeft(keep)) return usageError(CLEAN, io, keep.left);
+    const found = [...(await findLeftovers(root)), ...(await findPrunable(root, keep?.right))];
     const yes = flags['yes'] === true;
     const removed: string[] = [];
     const failed: string[] = [];

@@ -1,7 +1,7 @@
 /** `danling clean` on a copy of the fixture runs: the SIGKILLed run's lock, dead writers' files. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -56,6 +56,36 @@ describe('danling clean', () => {
       status: string;
     }[];
     expect(runs.find((r) => r.dir === killed)?.status).toBe('interrupted');
+  });
+
+  it("finds epoch-N checkpoints beyond the keep rule: --keep N, or the run's maxToKeep", async () => {
+    const copy = join(await mkdtemp(join(tmpdir(), 'danling-keep-')), 'experiments');
+    await cp(f.root, copy, { recursive: true });
+    const a = join(copy, relative(f.root, f.a));
+    const rel = relative(copy, a);
+    const dry = await cli(['clean', copy, '--keep', '1']);
+    expect(dry.code, dry.err).toBe(0);
+    expect(dry.out).toContain(
+      `would remove  ${rel}/checkpoints/epoch-1.safetensors  (beyond the keep rule (--keep 1: epoch-2 stay))\n`,
+    );
+    expect(dry.out).toContain(`would remove  ${rel}/checkpoints/epoch-0.safetensors  (`);
+    expect(dry.out).not.toContain('epoch-2.safetensors');
+    // The run's own rule: maxToKeep in its config.yaml.
+    await appendFile(join(a, 'config.yaml'), 'maxToKeep: 2\n');
+    const own = await cli(['clean', copy]);
+    expect(own.out).toContain(
+      `would remove  ${rel}/checkpoints/epoch-0.safetensors  (beyond the keep rule (maxToKeep 2: epoch-2, epoch-1 stay))\n`,
+    );
+    expect(own.out).not.toContain('epoch-1.safetensors  (');
+    expect((await cli(['clean', copy, '--yes'])).code).toBe(0);
+    expect((await readdir(join(a, 'checkpoints'))).sort()).toEqual([
+      'best.safetensors',
+      'epoch-1.safetensors',
+      'epoch-2.safetensors',
+      'latest.safetensors',
+    ]);
+    expect((await cli(['ckpt', join(a, 'checkpoints', 'best.safetensors')])).code).toBe(0);
+    expect((await cli(['clean', copy, '--keep', 'x'])).code).toBe(2);
   });
 
   it('exits 2 for a missing folder', async () => {

@@ -2,7 +2,7 @@
  * Run dirs made by real runs of the demo (examples/iris.ts), shared by the CLI tests: built
  * once per vitest run (the first test file to ask builds them under a lock folder, the others
  * wait), then read-only. Tests that change a run copy it first.
- *   finished-a  --epochEnd 3 --runName a
+ *   finished-a  --epochEnd 3 --runName a --saveInterval 1 (epoch-0, epoch-1, epoch-2 kept)
  *   finished-b  --epochEnd 3 --runName b --optim.lr 0.05 --model.hidden [8]
  *   killed      --epochEnd 60, SIGKILLed once its first epoch result is written (crashed: the
  *               lock is left behind by a dead pid)
@@ -66,7 +66,7 @@ const build = async (root: string): Promise<Fixtures> => {
   await writeFile(join(stopped, 'checkpoints'), 'not a folder\n');
   const common = ['--projectRoot', root, '--tensorboard', 'false'];
   const runs = [
-    demo([...common, '--epochEnd', '3', '--runName', 'a']),
+    demo([...common, '--epochEnd', '3', '--runName', 'a', '--saveInterval', '1']),
     demo([
       ...common,
       '--epochEnd',

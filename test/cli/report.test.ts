@@ -123,11 +123,12 @@ describe('danling report', () => {
     expect(headers).toEqual(
       expect.arrayContaining(['optim.lr', 'model.hidden', 'epochEnd', 'runName']),
     );
-    // Parallel coordinates: epochEnd and optim.lr are numeric and differ; every run has a score.
+    // Parallel coordinates: the numeric keys that differ; every run has a score.
     expect(await page.locator('#parallel-svg polyline.run-line').count()).toBe(4);
     expect(await page.locator('#parallel-svg text.axis').allTextContents()).toEqual([
       'epochEnd',
       'optim.lr',
+      'saveInterval',
       'best val/accuracy (max)',
     ]);
     await page.screenshot({ path: join(artifacts, 'report.png'), fullPage: true });

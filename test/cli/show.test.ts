@@ -82,10 +82,11 @@ describe('danling diff', () => {
     const r = await cli(['diff', 'iris-a', 'iris-b', '--root', f.root]);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(`A  ${relative(f.root, f.a)}  (iris-a `);
-    expect(r.out).toContain('config (3 differences):\n');
+    expect(r.out).toContain('config (4 differences):\n');
     expect(r.out).toContain('  model.hidden: [16] -> [8]\n');
     expect(r.out).toContain('  optim.lr: 0.01 -> 0.05\n');
     expect(r.out).toContain('  runName: "a" -> "b"\n');
+    expect(r.out).toContain('  saveInterval: 1 -> 5\n');
     expect(r.out).toMatch(/\nstatus +finished +finished\n/);
     expect(r.out).toMatch(/\nval\/accuracy +\d\.\d{4} +\d\.\d{4}\n/);
     const json = JSON.parse(

@@ -89,10 +89,7 @@ export const findPrunable = async (root: string, keep?: number): Promise<Leftove
   for (const dir of await findRunDirs(root)) {
     if ((await readLock(dir))?.alive === true) continue;
     const read = await readConfigFile(path.join(dir, 'config.yaml'));
-    const config =
-      E.isRight(read) && typeof read.right === 'object'
-        ? (read.right)
-        : {};
+    const config = E.isRight(read) && typeof read.right === 'object' ? read.right : {};
     const n = keep ?? (typeof config['maxToKeep'] === 'number' ? config['maxToKeep'] : undefined);
     if (n === undefined) continue;
     const name =

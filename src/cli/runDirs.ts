@@ -210,7 +210,8 @@ const readRunHead = async (dir: string): Promise<{ name: string; id: string; sta
  * - `finished`: the progress reached `epochEnd` / `stepEnd` (or `patience` stopped it);
  * - `crashed`: an error in the run.log tail, or the lock left by a process that died holding it
  *   (killed, out of memory, power loss);
- * - `interrupted`: closed (lock released) before its end.
+ * - `interrupted`: closed (lock released) before its end: a graceful stop (SIGINT / SIGTERM,
+ *   named from run.log), or the training loop returned early.
  */
 export const readRun = async (dir: string): Promise<RunInfo> => {
   const problems: string[] = [];
@@ -280,7 +281,9 @@ export const readRun = async (dir: string): Promise<RunInfo> => {
     why = `pid ${lock.pid} died holding the lock (killed, out of memory, or a power loss)`;
   } else {
     status = 'interrupted';
-    why = 'closed before its end';
+    // A graceful stop (SIGINT / SIGTERM) says so in run.log.
+    const stop = [...tail].reverse().find((l) => l.msg.startsWith('interrupted by '));
+    why = stop === undefined ? 'closed before its end' : `run.log: ${stop.msg}`;
   }
 
   let best: RunInfo['best'];

@@ -12,7 +12,7 @@ score (split/name value, direction, epoch) and its status:
   running      the run lock is held by a live process
   finished     it reached epochEnd / stepEnd (or patience stopped it)
   crashed      an error in the run.log tail, or its process died holding the lock
-  interrupted  closed before its end
+  interrupted  closed before its end (a graceful stop by SIGINT / SIGTERM, or an early return)
 --json prints one JSON array (dir, name, id, timestamp, progress, best, latest, status, why).`,
   flags: { booleans: ['json'] },
 };

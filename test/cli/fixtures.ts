@@ -6,6 +6,8 @@
  *   finished-b  --epochEnd 3 --runName b --optim.lr 0.05 --model.hidden [8]
  *   killed      --epochEnd 60, SIGKILLed once its first epoch result is written (crashed: the
  *               lock is left behind by a dead pid)
+ *   sigterm     --epochEnd 60, SIGTERMed once its first epoch result is written (interrupted: a
+ *               graceful stop, logged in run.log)
  *   stopped     --epochEnd 3 into a dir whose checkpoints folder is a file: the first checkpoint
  *               fails, the demo closes the runner and exits 2 (interrupted: closed early)
  */
@@ -23,6 +25,7 @@ export interface Fixtures {
   readonly a: string;
   readonly b: string;
   readonly killed: string;
+  readonly sigterm: string;
   readonly stopped: string;
 }
 
@@ -84,18 +87,28 @@ const build = async (root: string): Promise<Fixtures> => {
   if (ra?.code !== 0 || rb?.code !== 0) throw new Error(`a demo run failed: ${ra?.err} ${rb?.err}`);
   if (rs?.code !== 2) throw new Error(`the stopped run should exit 2, got ${rs?.code}: ${rs?.err}`);
 
-  const child = demo([...common, '--epochEnd', '60', '--runName', 'killed']);
-  const done = exited(child);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const dir = await runDir(root, 'iris-killed-');
-    if (dir !== undefined && existsSync(join(dir, 'latest.json'))) break;
-    if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error('the run to kill did not write its first result');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  child.kill('SIGKILL');
-  await done;
+  // Two long runs, stopped once their first epoch result is written: one SIGKILLed, one
+  // SIGTERMed (a graceful stop: it saves, logs why, releases its lock and exits 128 + 15).
+  const stopAfterFirstResult = async (runName: string, signal: NodeJS.Signals) => {
+    const child = demo([...common, '--epochEnd', '60', '--runName', runName]);
+    const done = exited(child);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const dir = await runDir(root, `iris-${runName}-`);
+      if (dir !== undefined && existsSync(join(dir, 'latest.json'))) break;
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`the run to ${signal} did not write its first result`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill(signal);
+    return done;
+  };
+  const [, term] = await Promise.all([
+    stopAfterFirstResult('killed', 'SIGKILL'),
+    stopAfterFirstResult('sigterm', 'SIGTERM'),
+  ]);
+  if (term.code !== 143)
+    throw new Error(`the SIGTERMed run should exit 143, got ${term.code}: ${term.err}`);
   const get = async (p: string): Promise<string> => {
     const d = await runDir(root, p);
     if (d === undefined) throw new Error(`no run dir ${p}* under ${root}`);
@@ -106,6 +119,7 @@ const build = async (root: string): Promise<Fixtures> => {
     a: await get('iris-a-'),
     b: await get('iris-b-'),
     killed: await get('iris-killed-'),
+    sigterm: await get('iris-sigterm-'),
     stopped,
   };
 };

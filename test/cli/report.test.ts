@@ -91,9 +91,9 @@ describe('danling report', () => {
     const out = join(dir, 'report.html');
     const r = await cli(['report', f.root, '-o', out]);
     expect(r.code, r.err).toBe(0);
-    const runs = [f.a, f.b, f.killed, f.stopped];
+    const runs = [f.a, f.b, f.killed, f.sigterm, f.stopped];
     const want = await expectedCurves(runs);
-    expect(r.out).toBe(`${out}: 4 runs, ${Object.keys(want).length} charts\n`);
+    expect(r.out).toBe(`${out}: 5 runs, ${Object.keys(want).length} charts\n`);
     const html = await readFile(out, 'utf8');
     // Nothing to fetch: no script or style by URL (uPlot's licence comment names its repository).
     expect(html).not.toMatch(/<script[^>]+src=|<link(?![^>]+href="data:)[^>]+href=/);
@@ -104,10 +104,10 @@ describe('danling report', () => {
 
     const { page, errors, requests } = await open(`file://${out}`);
     expect(await charts(page)).toEqual(want);
-    expect(want['train/loss']).toBe(4);
+    expect(want['train/loss']).toBe(5);
     expect(await page.locator('.uplot').count()).toBe(Object.keys(want).length);
     const rows = page.locator('#runs tbody tr');
-    expect(await rows.count()).toBe(4);
+    expect(await rows.count()).toBe(5);
     const text = await page.locator('#runs').innerText();
     for (const s of [
       'iris-a',
@@ -124,7 +124,7 @@ describe('danling report', () => {
       expect.arrayContaining(['optim.lr', 'model.hidden', 'epochEnd', 'runName']),
     );
     // Parallel coordinates: the numeric keys that differ; every run has a score.
-    expect(await page.locator('#parallel-svg polyline.run-line').count()).toBe(4);
+    expect(await page.locator('#parallel-svg polyline.run-line').count()).toBe(5);
     expect(await page.locator('#parallel-svg text.axis').allTextContents()).toEqual([
       'epochEnd',
       'optim.lr',

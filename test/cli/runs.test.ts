@@ -18,7 +18,7 @@ describe('danling runs', () => {
     expect(r.err).toBe('');
     const lines = r.out.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^STARTED\s+NAME\s+ID\s+PROGRESS\s+BEST\s+STATUS\s+DIR$/);
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
     const line = (dir: string): string =>
       lines.find((l) => l.endsWith(relative(f.root, dir))) ?? '';
     expect(line(f.a)).toMatch(
@@ -27,6 +27,9 @@ describe('danling runs', () => {
     expect(line(f.b)).toMatch(/iris-b\s+\w{16}\s+epoch 3\/3\s+val\/accuracy .* finished\s/);
     expect(line(f.killed)).toMatch(
       /iris-killed\s+\w{16}\s+epoch \d+\/60\s+val\/accuracy .* crashed\s/,
+    );
+    expect(line(f.sigterm)).toMatch(
+      /iris-sigterm\s+\w{16}\s+epoch \d+\/60\s+val\/accuracy .* interrupted\s/,
     );
     expect(line(f.stopped)).toMatch(
       /iris-stopped\s+\w{16}\s+epoch 1\/3\s+val\/accuracy .* interrupted\s/,
@@ -57,6 +60,10 @@ describe('danling runs', () => {
       status: 'interrupted',
       why: 'closed before its end',
     });
+    expect(by.get(f.sigterm)?.status).toBe('interrupted');
+    expect(by.get(f.sigterm)?.why).toMatch(
+      /^run\.log: interrupted by SIGTERM at epoch \d+, step \d+; resume with --autoResume true$/,
+    );
   });
 
   it('says so for a folder without runs, and exits 2 on bad input', async () => {
@@ -140,8 +147,9 @@ describe('run selectors', () => {
     ).id;
     const amb = await cli(['show', id.slice(0, 8), '--root', f.root]);
     expect(amb.code).toBe(2);
-    expect(amb.err).toContain(`"${id.slice(0, 8)}" is ambiguous: it matches 4 runs`);
-    for (const d of [f.a, f.b, f.killed, f.stopped]) expect(amb.err).toContain(relative(f.root, d));
+    expect(amb.err).toContain(`"${id.slice(0, 8)}" is ambiguous: it matches 5 runs`);
+    for (const d of [f.a, f.b, f.killed, f.sigterm, f.stopped])
+      expect(amb.err).toContain(relative(f.root, d));
     const none = await cli(['show', 'iris-zzz', '--root', f.root]);
     expect(none.code).toBe(2);
     expect(none.err).toContain(`no run matches "iris-zzz" under ${f.root}`);

@@ -2,15 +2,10 @@
  * The `danling` command line. A thin layer: parsing and printing here, the work in the state
  * and effects modules.
  */
+import { readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
-import { stringify } from 'yaml';
-import { KNOWN_KEYS, configId, configName, type KeySpec } from '../state/config/Config.js';
-import { decodeConfigWithWarnings } from '../state/config/decodeConfig.js';
-import type { JsonObject } from '../state/Json.js';
-import { mergeDeep } from '../state/config/merge.js';
-import { applyOverrides, parseArgs } from '../state/config/overrides.js';
-import { readConfigFile } from '../effects/storage/configFile.js';
-import { gitCommit } from '../effects/shell/runner.js';
+import { KNOWN_KEYS, type KeySpec } from '../state/config/Config.js';
+import type { CommandIo } from './args.js';
 
 /** Where the CLI writes: injectable for tests. */
 export interface CliIo {
@@ -20,6 +15,41 @@ export interface CliIo {
   readonly cwd?: string;
 }
 
+/** The subcommands and what each does, for the help text. */
+const COMMAND_LIST: readonly (readonly [string, string])[] = [
+  ['config', 'print the validated, merged config (below)'],
+  ['runs', 'list the runs under a project root: progress, best score, status'],
+  ['show', 'one run: config changes, results, checkpoints (verified), starts'],
+  ['diff', 'two runs: config by dotted path, results side by side'],
+  ['history', "a run's state at any epoch, action or step, replayed; --diff between two"],
+  ['ckpt', 'verify a checkpoint file, list its tensors and state'],
+  ['clean', 'stale locks and temporary files of dead writers (dry run unless --yes)'],
+  ['report', 'one self-contained HTML page: metric curves, runs table'],
+  ['serve', 'the report page, live on 127.0.0.1'],
+];
+
+/** The subcommands other than config, each loaded only when it runs. */
+const COMMANDS: Readonly<
+  Record<string, () => Promise<(argv: readonly string[], io: CommandIo) => Promise<number>>>
+> = {
+  runs: async () => (await import('./runs.js')).runsCommand,
+  show: async () => (await import('./show.js')).showCommand,
+  diff: async () => (await import('./diff.js')).diffCommand,
+  history: async () => (await import('./history.js')).historyCommand,
+  ckpt: async () => (await import('./ckpt.js')).ckptCommand,
+  clean: async () => (await import('./clean.js')).cleanCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
+};
+
+/** The package version, read from package.json beside dist/ (or src/). */
+export const version = (): string => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? 'unknown';
+};
+
 /** The `--help` text: usage and every known config key with its default and doc. */
 export const helpText = (): string => {
   const rows = Object.entries(KNOWN_KEYS as Record<string, KeySpec>).map(([name, spec]) => {
@@ -27,6 +57,12 @@ export const helpText = (): string => {
     return `  --${name.padEnd(20)} ${spec.codec.name}: ${spec.doc}${dflt}`;
   });
   return [
+    'Usage: danling <command> [...]   (danling <command> --help for each)',
+    '',
+    'Commands:',
+    ...COMMAND_LIST.map(([name, what]) => `  ${name.padEnd(9)} ${what}`),
+    '  --version print the version',
+    '',
     'Usage: danling config [file.yaml|file.json ...] [--config file] [--key value ...]',
     '',
     'Prints the validated, merged config as YAML with its derived name, id and runId.',
@@ -43,53 +79,20 @@ export const helpText = (): string => {
   ].join('\n');
 };
 
-/** `danling config ...`: merge files and overrides, validate, print. Returns the exit status. */
-const configCommand = async (
-  files: readonly string[],
-  overrides: Parameters<typeof applyOverrides>[1],
-  io: CliIo,
-): Promise<number> => {
-  let merged: JsonObject = {};
-  const problems: string[] = [];
-  for (const file of files) {
-    const read = await readConfigFile(file);
-    if (E.isLeft(read)) problems.push(read.left.message);
-    else merged = mergeDeep(merged, read.right as JsonObject, { overwrite: true });
-  }
-  if (problems.length > 0) {
-    io.err(`danling: cannot read the config:\n${problems.join('\n')}\n`);
-    return 2;
-  }
-  let input = applyOverrides(merged, overrides);
-  if (input['experimentId'] === undefined) {
-    // createRunner fills in the commit hash inside a git repository: print the id it will use.
-    const commit = await gitCommit(io.cwd ?? process.cwd());
-    if (commit !== undefined) input = { ...input, experimentId: commit };
-  }
-  const decoded = decodeConfigWithWarnings(input);
-  if (E.isLeft(decoded)) {
-    const n = decoded.left.problems.length;
-    io.err(
-      `danling: invalid config (${n} problem${n === 1 ? '' : 's'}):\n${decoded.left.message}\n`,
-    );
-    return 2;
-  }
-  const { config, warnings } = decoded.right;
-  for (const w of warnings) io.err(`danling: warning: ${w.message}\n`);
-  if (config.epochEnd === undefined && config.stepEnd === undefined) {
-    io.err(
-      'danling: warning: epochEnd / stepEnd: the config has no end; a training run refuses to start without epochEnd or stepEnd\n',
-    );
-  }
-  const { runId, ...rest } = config;
-  io.out(
-    stringify({ name: configName(config), id: configId(config), runId, ...rest }, { lineWidth: 0 }),
-  );
-  return 0;
-};
-
 /** Runs the CLI on `argv` (without node and the script). Returns the exit status. */
 export const main = async (argv: readonly string[], io: CliIo): Promise<number> => {
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    io.out(`danling ${version()}\n`);
+    return 0;
+  }
+  const sub = argv[0] === undefined ? undefined : COMMANDS[argv[0]];
+  if (sub !== undefined) return (await sub())(argv.slice(1), io);
+  if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
+    // The fast path: the help needs only the known keys, not the config parser.
+    io.out(helpText());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const { parseArgs } = await import('../state/config/overrides.js');
   const parsed = parseArgs(argv);
   if (E.isLeft(parsed)) {
     io.err(`danling: ${parsed.left.message}\nSee danling --help.\n`);
@@ -101,7 +104,10 @@ export const main = async (argv: readonly string[], io: CliIo): Promise<number> 
     return help ? 0 : 2;
   }
   const [command, ...rest] = positional;
-  if (command === 'config') return configCommand([...rest, ...configFiles], overrides, io);
-  io.err(`danling: unknown command ${JSON.stringify(command)}; the commands are: config\n`);
+  if (command === 'config')
+    return (await import('./config.js')).configCommand([...rest, ...configFiles], overrides, io);
+  io.err(
+    `danling: unknown command ${JSON.stringify(command)}; the commands are: ${COMMAND_LIST.map(([n]) => n).join(', ')}\n`,
+  );
   return 2;
 };

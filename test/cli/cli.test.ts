@@ -160,3 +160,49 @@ describe('README', () => {
     }
   });
 });
+
+describe('danling', () => {
+  it('--version prints the package version', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const pkg = JSON.parse(
+      await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as {
+      version: string;
+    };
+    expect(await run(['--version'])).toEqual({ code: 0, out: `danling ${pkg.version}\n`, err: '' });
+  });
+
+  it('--help lists every command; each command has its own --help', async () => {
+    const commands = [
+      'config',
+      'runs',
+      'show',
+      'diff',
+      'history',
+      'ckpt',
+      'clean',
+      'report',
+      'serve',
+    ];
+    const help = (await run(['--help'])).out;
+    for (const c of commands) expect(help).toMatch(new RegExp(`\\n  ${c} +\\S`));
+    for (const c of commands.slice(1)) {
+      const r = await run([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^Usage: danling ${c} `));
+    }
+    const unknown = await run(['plot']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toBe(
+      `danling: unknown command "plot"; the commands are: ${commands.join(', ')}\n`,
+    );
+  });
+
+  it('exits 2 and names the command on an unknown option', async () => {
+    const r = await run(['show', '--verbose']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      'danling show: unknown option --verbose; this command takes --help, --json, --root\nUsage: danling show <run> [--root projectRoot] [--json]\nSee danling show --help.\n',
+    );
+  });
+});

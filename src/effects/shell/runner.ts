@@ -4,6 +4,8 @@
  * returns the new state. Users who want no shell call the reducers and effects directly.
  */
 import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
@@ -29,11 +31,17 @@ import {
   scoreMode,
   trainedInEpoch,
 } from '../../state/runner/selectors.js';
-import { cleanupTemp, fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
+import {
+  cleanupTemp,
+  fsError,
+  isPidAlive,
+  writeFileAtomic,
+  type FsError,
+} from '../storage/atomic.js';
 import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
 import type { SavedCheckpoint } from '../checkpoint/checkpointStore.js';
 import { openHistory, type HistoryOptions, type HistoryWriter } from '../run/history.js';
-import { acquireRunLock, type LockHeld, type RunLock } from '../storage/lock.js';
+import { acquireRunLock, LOCK_NAME, type LockHeld, type RunLock } from '../storage/lock.js';
 import {
   loadPretrained,
   readCheckpoint,
@@ -195,6 +203,22 @@ const otherRunIn = async (state: RunnerState): Promise<RunDirTaken | undefined> 
     otherRunId: other,
     message: `${dir(state)} holds another run (runId ${other}${typeof otherName === 'string' ? `, ${otherName}` : ''}, see its config.yaml); this run is runId ${state.config.runId}. Choose another dir (--dir), resume that run with its own config, or remove ${dir(state)}`,
   };
+};
+
+/** Whether `folder` holds the files of a start that has ended (no live holder of its lock). */
+const endedRunIn = (folder: string): boolean => {
+  if (!existsSync(join(folder, 'config.yaml'))) return false;
+  try {
+    const holder = JSON.parse(readFileSync(join(folder, LOCK_NAME), 'utf8')) as {
+      pid?: unknown;
+      hostname?: unknown;
+    };
+    const live =
+      holder.hostname === hostname() && typeof holder.pid === 'number' && isPidAlive(holder.pid);
+    return !live;
+  } catch {
+    return true; // no lock (released), or not readable: not a live run's
+  }
 };
 
 /** Why a runner could not start. */
@@ -373,6 +397,15 @@ export const createRunner = async (
     state = resumeState(state, read);
   }
   const resumedFrom = read?.checkpoint?.path ?? null;
+  if (resumedFrom === null && state.config.dir === undefined && isMainProcess(state)) {
+    // A fresh start in the same second as an earlier, ended start of this run (a crash and a
+    // quick restart without autoResume) gets its own run dir instead of appending to that one's
+    // files. A dir whose lock a live process holds is left as it is: the lock refuses this start.
+    const stamp = state.timestamp;
+    for (let n = 1; endedRunIn(dir(state)); n++) {
+      state = reduce(state, act.setTimestamp(`${stamp}-${n}`));
+    }
+  }
   if (resumedFrom === null || state.config.seed === undefined) {
     // A fresh run seeds its stream (seed + rank); a resumed one keeps the restored stream.
     const seeded = setSeed(state, env.drawSeed === undefined ? {} : { draw: env.drawSeed });

@@ -235,6 +235,7 @@ export const trainTfjs = async (
     const indices = tf.tensor1d(order, 'int32');
     let pending: Record<string, TF.Tensor> | undefined;
     let pendingCount = 0;
+    let logDue = false;
     const applyPending = (): void => {
       const grads = pending;
       const count = pendingCount;
@@ -283,7 +284,12 @@ export const trainTfjs = async (
       if (stepped) applyPending();
       send(act.updateMeters(values, size));
       runner.progress(trainName, b + 1, batches);
-      if ((b + 1) % logEvery === 0 || b === batches - 1) {
+      // A step line (and its metric row) is written at an optimizer-step boundary only: with
+      // accumSteps > 1 a line due between two steps waits for the next one, so no two rows share
+      // a step (the first batch of an epoch would repeat the previous epoch's last step).
+      logDue ||= (b + 1) % logEvery === 0 || b === batches - 1;
+      if (logDue && stepped) {
+        logDue = false;
         await runner.stepLog(trainName, b + 1, batches);
         const lr = (optimizer as { learningRate?: unknown }).learningRate;
         if (typeof lr === 'number') {

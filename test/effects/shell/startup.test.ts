@@ -79,6 +79,20 @@ const must = async <A>(p: Promise<E.Either<{ message: string }, A>>): Promise<A>
   return r.right;
 };
 
+describe('a fresh start in the same second as an earlier one', () => {
+  it('gets its own run dir: the earlier run files are not appended to', async () => {
+    const first = await must(createRunner(base(), envOf()));
+    await must(first.writeResult({ loss: 1 }, 'train', 1));
+    await first.close();
+    const rows = readFileSync(join(S.dir(first.state), 'metrics.jsonl'), 'utf8');
+    const second = await must(createRunner(base(), envOf()));
+    await must(second.writeResult({ loss: 2 }, 'train', 1));
+    await second.close();
+    expect(S.dir(second.state)).toBe(`${S.dir(first.state)}-1`);
+    expect(readFileSync(join(S.dir(first.state), 'metrics.jsonl'), 'utf8')).toBe(rows);
+  });
+});
+
 describe('no end', () => {
   it('fails before any run dir is created, and names the keys', async () => {
     const r = await createRunner({ projectRoot: join(root, 'exp'), seed: 1 }, envOf());

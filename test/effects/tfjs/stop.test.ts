@@ -5,7 +5,7 @@
  * the launcher's restart count in the state and the start-up line.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, linkSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { trainTfjs } from '../../../src/effects/tfjs/trainTfjs.js';
 import { createRunner, type Runner } from '../../../src/effects/shell/runner.js';
 import { loadCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
 import { decodeState } from '../../../src/state/runner/RunnerState.js';
-import { checkpointDir, trainedInEpoch } from '../../../src/state/runner/selectors.js';
+import { checkpointDir, dir, trainedInEpoch } from '../../../src/state/runner/selectors.js';
 
 let root = '';
 beforeEach(async () => {
@@ -209,5 +209,20 @@ describe('background saves', () => {
       : -1;
     expect(epoch).toBeGreaterThanOrEqual(0);
     expect(epoch).toBeLessThan(broken);
+  }, 60_000);
+});
+
+describe('metric rows', () => {
+  it('with accumSteps 2 no two rows of a tag share a step (a line between two steps waits)', async () => {
+    const r = await train({ name: 'accum', accumSteps: 2, logInterval: 1, log: true });
+    const rows = readFileSync(join(dir(r.outcome.state), 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { split: string; step: number; metrics: object });
+    const keys = rows.flatMap((x) =>
+      Object.keys(x.metrics).map((m) => `${x.split}/${m}@${x.step}`),
+    );
+    expect(rows.length).toBeGreaterThan(20);
+    expect(new Set(keys).size).toBe(keys.length);
   }, 60_000);
 });

@@ -43,6 +43,8 @@ export interface FileSystem {
   mkdir(dir: string): Promise<void>;
   readFile(file: string): Promise<Uint8Array>;
   stat(file: string): Promise<{ size: number; mtimeMs: number; ino: number; isFile(): boolean }>;
+  /** Sets a file's access and modification times (seconds since the epoch); the lock's heartbeat. */
+  utimes(file: string, atime: number, mtime: number): Promise<void>;
 }
 
 /** The real file system (`node:fs/promises`). */
@@ -58,6 +60,7 @@ export const nodeFs: FileSystem = {
   },
   readFile: (file) => fsp.readFile(file),
   stat: (file) => fsp.stat(file),
+  utimes: (file, atime, mtime) => fsp.utimes(file, atime, mtime),
 };
 
 /** What went wrong with a file-system call, by cause. */

@@ -130,6 +130,18 @@ export const fsError = (op: string, file: string, cause: unknown): FsError => {
         _tag: 'PathNotADirectory',
         message: `cannot ${op} ${file}: a part of the path is a file, not a folder (ENOTDIR); change projectRoot or dir`,
       };
+    case 'EEXIST':
+      if (op === 'create the folder')
+        return {
+          ...base,
+          _tag: 'PathNotADirectory',
+          message: `cannot create the folder ${file}: a file of that name is in the way (EEXIST); remove or rename it, or point checkpointDir / dir elsewhere`,
+        };
+      return {
+        ...base,
+        _tag: 'FileSystemFailed',
+        message: `cannot ${op} ${file}: ${causeText(cause)}`,
+      };
     default:
       return {
         ...base,

@@ -326,7 +326,12 @@ export const acquireRunLock = async (
       return E.left(fsError('rename', file, cause));
     }
     const moved = await fs.readFile(aside).then(parseHolder, () => null);
-    if (moved?.token !== current.token) {
+    // A heartbeat between our stat and our rename means the holder is alive after all.
+    const beat = await fs.stat(aside).then(
+      (info) => info.mtimeMs !== mtimeMs,
+      () => false,
+    );
+    if (moved?.token !== current.token || beat) {
       // Another process replaced the stale lock between our read and our rename: put it back.
       await fs.link(aside, file).catch(() => undefined);
       await fs.unlink(aside).catch(() => undefined);

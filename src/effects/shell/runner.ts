@@ -41,7 +41,7 @@ import {
 import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
 import type { SavedCheckpoint } from '../checkpoint/checkpointStore.js';
 import { openHistory, type HistoryOptions, type HistoryWriter } from '../run/history.js';
-import { acquireRunLock, LOCK_NAME, type LockHeld, type RunLock } from '../storage/lock.js';
+import { acquireRunLock, LOCK_NAME, type LockError, type RunLock } from '../storage/lock.js';
 import {
   loadPretrained,
   readCheckpoint,
@@ -229,7 +229,7 @@ export type RunnerStartError =
   | PretrainedUnavailable
   | ConfigError
   | LauncherError
-  | LockHeld
+  | LockError
   | FsError
   | LoadCheckpointError
   | JsonlCorrupt

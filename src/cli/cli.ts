@@ -3,8 +3,7 @@
  * and effects modules.
  */
 import { readFileSync } from 'node:fs';
-import * as E from 'fp-ts/lib/Either.js';
-import { KNOWN_KEYS, type KeySpec } from '../state/config/Config.js';
+import type { KeySpec } from '../state/config/Config.js';
 import type { CommandIo } from './args.js';
 
 /** Where the CLI writes: injectable for tests. */
@@ -50,19 +49,30 @@ export const version = (): string => {
   return pkg.version ?? 'unknown';
 };
 
-/** The `--help` text: usage and every known config key with its default and doc. */
-export const helpText = (): string => {
-  const rows = Object.entries(KNOWN_KEYS as Record<string, KeySpec>).map(([name, spec]) => {
-    const dflt = spec.default === undefined ? '' : ` (default: ${JSON.stringify(spec.default)})`;
-    return `  --${name.padEnd(20)} ${spec.codec.name}: ${spec.doc}${dflt}`;
-  });
-  return [
+/**
+ * The `--help` text: the commands. It loads nothing (the config keys, whose table needs the
+ * config codecs, are in `danling config --help`), so `danling --help` starts fast.
+ */
+export const helpText = (): string =>
+  [
     'Usage: danling <command> [...]   (danling <command> --help for each)',
     '',
     'Commands:',
     ...COMMAND_LIST.map(([name, what]) => `  ${name.padEnd(9)} ${what}`),
     '  --version print the version',
     '',
+    'danling config --help lists every config key with its type, default and doc.',
+    '',
+  ].join('\n');
+
+/** The `danling config --help` text: its usage and every known config key. */
+export const configHelpText = async (): Promise<string> => {
+  const { KNOWN_KEYS } = await import('../state/config/Config.js');
+  const rows = Object.entries(KNOWN_KEYS as Record<string, KeySpec>).map(([name, spec]) => {
+    const dflt = spec.default === undefined ? '' : ` (default: ${JSON.stringify(spec.default)})`;
+    return `  --${name.padEnd(20)} ${spec.codec.name}: ${spec.doc}${dflt}`;
+  });
+  return [
     'Usage: danling config [file.yaml|file.json ...] [--config file] [--key value ...]',
     '',
     'Prints the validated, merged config as YAML with its derived name, id and runId.',
@@ -94,11 +104,15 @@ export const main = async (argv: readonly string[], io: CliIo): Promise<number> 
   }
   const { parseArgs } = await import('../state/config/overrides.js');
   const parsed = parseArgs(argv);
-  if (E.isLeft(parsed)) {
+  if (parsed._tag === 'Left') {
     io.err(`danling: ${parsed.left.message}\nSee danling --help.\n`);
     return 2;
   }
   const { positional, configFiles, overrides, help } = parsed.right;
+  if (help && positional[0] === 'config') {
+    io.out(await configHelpText());
+    return 0;
+  }
   if (help || positional.length === 0) {
     io.out(helpText());
     return help ? 0 : 2;

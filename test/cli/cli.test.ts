@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { helpText, main } from '../../src/cli/cli.js';
+import { configHelpText, helpText, main } from '../../src/cli/cli.js';
 import { KNOWN_KEYS } from '../../src/state/config/Config.js';
 
 const run = async (argv: string[]) => {
@@ -129,10 +129,12 @@ describe('danling config', () => {
     );
   });
 
-  it('--help lists every known key with its default', async () => {
-    const r = await run(['--help']);
+  it('config --help lists every known key with its default; --help points to it', async () => {
+    expect((await run(['--help'])).out).toBe(helpText());
+    expect(helpText()).toContain('danling config --help lists every config key');
+    const r = await run(['config', '--help']);
     expect(r.code).toBe(0);
-    expect(r.out).toBe(helpText());
+    expect(r.out).toBe(await configHelpText());
     for (const key of Object.keys(KNOWN_KEYS)) expect(r.out).toContain(`--${key} `);
     expect(r.out).toContain('(default: "loss")');
   });

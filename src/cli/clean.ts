@@ -2,7 +2,7 @@
  * `danling clean <projectRoot>`: stale run locks (their pid is dead) and the temporary files of
  * dead writers. A dry run unless `--yes`.
  */
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
@@ -15,16 +15,18 @@ import { findRunDirs, readLock } from './runDirs.js';
 
 export const CLEAN: CommandDef = {
   name: 'clean',
-  usage: 'danling clean <projectRoot> [--yes] [--json]',
+  usage: 'danling clean <projectRoot> [--yes] [--keep N] [--orphans] [--json]',
   help: `Finds what crashed runs leave behind under projectRoot:
   - stale run locks: a .lock whose process (on this host) is no longer running;
   - temporary files of dead writers: .name.tmp-<pid>-<random> whose pid is not running, and
     .lock.stale-* files of an interrupted lock take-over;
   - epoch-N checkpoints beyond the keep rule: the run's maxToKeep (or --keep N) highest epochs
-    stay; latest and best always stay.
+    stay; latest and best always stay;
+  - with --orphans, run dirs of runs that ended before their first checkpoint (no checkpoint,
+    no results.json, no live lock): nothing in them can be resumed.
 Prints what it would remove; --yes removes it. Locks of live processes and of other hosts, and
 the checkpoints of running runs, are never touched.`,
-  flags: { booleans: ['yes', 'json'], values: ['keep'] },
+  flags: { booleans: ['yes', 'json', 'orphans'], values: ['keep'] },
 };
 
 const TEMP = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -34,6 +36,8 @@ const STALE = /^\.lock\.stale-(\d+)-[0-9a-f]{8}$/;
 export interface Leftover {
   readonly path: string;
   readonly why: string;
+  /** A whole run dir (removed with everything in it). */
+  readonly dir?: true;
 }
 
 /** The leftovers under `root`, at most `depth` folders down. */
@@ -109,6 +113,31 @@ export const findPrunable = async (root: string, keep?: number): Promise<Leftove
   return out;
 };
 
+/**
+ * Run dirs under `root` of runs that ended before their first checkpoint: no checkpoint file in
+ * the checkpoint folder, no `results.json`, no live lock. Nothing in them can be resumed.
+ */
+export const findOrphans = async (root: string): Promise<Leftover[]> => {
+  const out: Leftover[] = [];
+  for (const dir of await findRunDirs(root)) {
+    if ((await readLock(dir))?.alive === true) continue;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    if (names.includes('results.json')) continue;
+    const read = await readConfigFile(path.join(dir, 'config.yaml'));
+    const config = E.isRight(read) && typeof read.right === 'object' ? read.right : {};
+    const folder =
+      typeof config['checkpointDirName'] === 'string' ? config['checkpointDirName'] : 'checkpoints';
+    const listed = await listCheckpoints(path.join(dir, folder));
+    if (E.isRight(listed) && listed.right.length > 0) continue;
+    out.push({
+      path: dir,
+      dir: true,
+      why: 'a run dir whose run ended before its first checkpoint (nothing to resume)',
+    });
+  }
+  return out;
+};
+
 export const cleanCommand = (argv: readonly string[], io: CommandIo): Promise<number> =>
   runCommand(CLEAN, argv, io, async ({ positional, flags }) => {
     if (positional.length !== 1) return usageError(CLEAN, io, 'expected one projectRoot');
@@ -121,14 +150,24 @@ export const cleanCommand = (argv: readonly string[], io: CommandIo): Promise<nu
     }
     const keep = typeof flags['keep'] === 'string' ? intFlag('keep', flags['keep']) : undefined;
     if (keep !== undefined && E.isLeft(keep)) return usageError(CLEAN, io, keep.left);
-    const found = [...(await findLeftovers(root)), ...(await findPrunable(root, keep?.right))];
+    const orphans = flags['orphans'] === true ? await findOrphans(root) : [];
+    // Files inside an orphaned run dir go with it.
+    const inside = (p: string): boolean =>
+      orphans.some((o) => p.startsWith(`${o.path}${path.sep}`));
+    const found = [
+      ...orphans,
+      ...[...(await findLeftovers(root)), ...(await findPrunable(root, keep?.right))].filter(
+        (f) => !inside(f.path),
+      ),
+    ];
     const yes = flags['yes'] === true;
     const removed: string[] = [];
     const failed: string[] = [];
     if (yes)
       for (const f of found) {
         try {
-          await unlink(f.path);
+          if (f.dir === true) await rm(f.path, { recursive: true });
+          else await unlink(f.path);
           removed.push(f.path);
         } catch (cause) {
           failed.push(`${f.path}: ${String(cause)}`);

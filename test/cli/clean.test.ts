@@ -1,7 +1,7 @@
 /** `danling clean` on a copy of the fixture runs: the SIGKILLed run's lock, dead writers' files. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { appendFile, cp, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -86,6 +86,31 @@ describe('danling clean', () => {
     ]);
     expect((await cli(['ckpt', join(a, 'checkpoints', 'best.safetensors')])).code).toBe(0);
     expect((await cli(['clean', copy, '--keep', 'x'])).code).toBe(2);
+  });
+
+  it('--orphans: run dirs of runs that ended before their first checkpoint, removed whole', async () => {
+    const own = join(await mkdtemp(join(tmpdir(), 'danling-orphans-')), 'experiments');
+    await cp(f.root, own, { recursive: true });
+    // A run killed before its first checkpoint: its config, run.log and metrics, nothing else.
+    const orphan = join(own, relative(f.root, f.a));
+    await rm(join(orphan, 'checkpoints'), { recursive: true });
+    await rm(join(orphan, 'results.json'));
+    const stopped = join(own, relative(f.root, f.stopped)); // every save failed: no checkpoint
+    const without = await cli(['clean', own]);
+    expect(without.out).not.toContain('ended before its first checkpoint');
+    const dry = await cli(['clean', own, '--orphans']);
+    const listed = dry.out
+      .split('\n')
+      .filter((l) => l.includes('ended before its first checkpoint'))
+      .map((l) => l.split('  ')[1]);
+    expect(listed.sort()).toEqual([relative(own, orphan), relative(own, stopped)].sort());
+    expect(existsSync(orphan)).toBe(true);
+    const done = await cli(['clean', own, '--orphans', '--yes']);
+    expect(done.code, done.err).toBe(0);
+    expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(stopped)).toBe(false);
+    for (const kept of [f.b, f.killed, f.sigterm])
+      expect(existsSync(join(own, relative(f.root, kept)))).toBe(true);
   });
 
   it('exits 2 for a missing folder', async () => {

@@ -24,6 +24,8 @@ const valueFor = (codecName: string): fc.Arbitrary<Json> => {
       return fc.double({ min: 0, max: 1e6, noNaN: true }).map((x) => (x === 0 ? 0 : x));
     case 'one of auto, min, max':
       return fc.constantFrom('auto', 'min', 'max');
+    case 'one of text, json':
+      return fc.constantFrom('text', 'json');
     case FolderName.name:
       return fc.string({ minLength: 1, maxLength: 12 }).filter((s) => FolderName.is(s));
     case 'a boolean':

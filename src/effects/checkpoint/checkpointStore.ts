@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import type { CheckpointPlan } from '../../state/runner/checkpointPlan.js';
+import { prunable, type KeepRules } from '../../state/runner/retention.js';
 import {
   fsError,
   fsyncDir,
@@ -44,6 +45,8 @@ export const checkpointPath = (dir: string, name: string): string => {
 export interface SaveCheckpointOptions extends CheckpointFileOptions {
   /** How many `epoch-N` files to keep, the highest N first; absent or `<= 0` keeps all. */
   readonly maxToKeep?: number;
+  /** More keep rules (`every`, `bestEpochs`); `last` defaults to `maxToKeep`. */
+  readonly keep?: KeepRules;
 }
 
 /** What a save did. */
@@ -86,17 +89,15 @@ export const saveCheckpointFiles = async (
     const linked = await linkOrCopyAtomic(latest, target, options);
     if (E.isLeft(linked)) return linked;
   }
-  const maxToKeep = options.maxToKeep ?? 0;
-  if (maxToKeep <= 0) return E.right({ written: true, paths, removed: [] });
+  // Deleting comes after the new checkpoint and its links are durable.
+  const rules: KeepRules = { last: options.maxToKeep, ...options.keep };
+  if (!((rules.last ?? 0) > 0) && rules.bestEpochs === undefined)
+    return E.right({ written: true, paths, removed: [] });
   const fs = options.fs ?? nodeFs;
   const names = await tryFs('list', dir, () => fs.readdir(dir));
   if (E.isLeft(names)) return names;
-  const epochs = names.right
-    .map((n) => ({ n, m: EPOCH_RE.exec(n) }))
-    .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
-    .sort((a, b) => Number(b.m[1]) - Number(a.m[1]));
   const removed: string[] = [];
-  for (const { n } of epochs.slice(maxToKeep)) {
+  for (const n of prunable(names.right, rules)) {
     const file = path.join(dir, n);
     const gone = await tryFs('remove', file, () => fs.unlink(file));
     if (E.isLeft(gone) && gone.left._tag !== 'FileNotFound') return gone;

@@ -11,6 +11,7 @@ import type { Config } from '../../state/config/Config.js';
 import { parseYaml } from '../../state/config/configText.js';
 import type { Json } from '../../state/Json.js';
 import { planCheckpoint } from '../../state/runner/checkpointPlan.js';
+import { bestEpochs } from '../../state/runner/retention.js';
 import type { ConfigDecodeError } from '../../state/runner/RunnerState.js';
 import {
   decodeState,
@@ -75,6 +76,16 @@ export const saveCheckpoint = async (
   return E.isLeft(snapshot) ? snapshot : writeCheckpoint(snapshot.right, options);
 };
 
+/** The files a save of `state` makes (`kept`: the epochs of the `keepBest` best scores). */
+const planFor = (state: RunnerState, kept: readonly number[] | undefined) =>
+  planCheckpoint({
+    epoch: state.progress.epoch,
+    saveInterval: state.config.saveInterval,
+    isBest: isBest(state),
+    midEpoch: trainedInEpoch(state) > 0,
+    keptBest: kept?.includes(state.progress.epoch) === true,
+  });
+
 /**
  * A checkpoint taken but not written yet: the state, and every part's state dict copied out of
  * the parts (a tfjs tensor's values are copied), so training can go on while it is written.
@@ -101,12 +112,9 @@ export const writeCheckpoint = async (
   options: SaveCheckpointRunOptions = {},
 ): Promise<E.Either<CheckpointError, SavedCheckpoint>> => {
   const { state } = snapshot;
-  const plan = planCheckpoint({
-    epoch: state.progress.epoch,
-    saveInterval: state.config.saveInterval,
-    isBest: isBest(state),
-    midEpoch: trainedInEpoch(state) > 0,
-  });
+  const { keepBest, keepEvery } = state.config;
+  const kept = keepBest === undefined ? undefined : bestEpochs(state, keepBest);
+  const plan = planFor(state, kept);
   if (snapshot.dicts === null) {
     const paths = [...new Set(['latest', ...plan])].map((n) =>
       checkpointPath(checkpointDir(state), n),
@@ -122,6 +130,10 @@ export const writeCheckpoint = async (
         ? {}
         : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),
       ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+      keep: {
+        ...(keepEvery === undefined ? {} : { every: keepEvery }),
+        ...(kept === undefined ? {} : { bestEpochs: kept }),
+      },
     },
   );
 };
@@ -569,12 +581,10 @@ export const repairAfterResume = async (
   // Only a checkpoint of this run's own folder has aliases here to repair (an explicit
   // --checkpoint from elsewhere starts this run's files afresh).
   if (resolve(dirname(resumed)) !== resolve(folder)) return E.right([]);
-  const plan = planCheckpoint({
-    epoch: state.progress.epoch,
-    saveInterval: state.config.saveInterval,
-    isBest: isBest(state),
-    midEpoch: trainedInEpoch(state) > 0,
-  });
+  const plan = planFor(
+    state,
+    state.config.keepBest === undefined ? undefined : bestEpochs(state, state.config.keepBest),
+  );
   const source = await stat(resumed).catch(() => undefined);
   if (source === undefined) return E.right([]);
   const remade: string[] = [];

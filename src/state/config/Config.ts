@@ -153,6 +153,14 @@ export const KNOWN_KEYS = {
     NonNegativeInt,
     'How often the launcher restarted this run (set from `SLURM_RESTART_COUNT` / `TORCHELASTIC_RESTART_COUNT`).',
   ),
+  keepBest: key(
+    PositiveInt,
+    'Keep a `best-N` checkpoint for each of the K best-scoring epochs (besides `best`); none by default.',
+  ),
+  keepEvery: key(
+    PositiveInt,
+    'Never delete the `epoch-N` checkpoints of every M-th epoch, whatever `maxToKeep` says.',
+  ),
   logInterval: key(PositiveInt, 'Steps between progress lines; a tenth of the split by default.'),
   maxToKeep: key(
     PositiveInt,
@@ -213,6 +221,8 @@ export interface KnownConfig {
   readonly restartCount?: number;
   readonly logInterval?: number;
   readonly maxToKeep?: number;
+  readonly keepBest?: number;
+  readonly keepEvery?: number;
   readonly patience?: number;
   readonly checkpointDirName: string;
   readonly projectRoot: string;

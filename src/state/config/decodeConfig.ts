@@ -171,6 +171,8 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'saveSteps',
   'restartCount',
   'maxToKeep',
+  'keepBest',
+  'keepEvery',
   'tensorboard',
   'logLevel',
   'logFormat',

@@ -16,6 +16,8 @@ export interface CheckpointPlanInput {
    * result yet and must never become `best` or `epoch-N`.
    */
   readonly midEpoch?: boolean | undefined;
+  /** This epoch is among the `keepBest` best: it gets its own `best-{epoch}` file. */
+  readonly keptBest?: boolean | undefined;
 }
 
 /** The names of the files a save produces: always `latest`, then `epoch-N` and `best` as planned. */
@@ -37,9 +39,11 @@ export const planCheckpoint = ({
   saveInterval,
   isBest,
   midEpoch,
+  keptBest,
 }: CheckpointPlanInput): CheckpointPlan => {
   const names = ['latest'];
   if (midEpoch === true) return names;
+  if (keptBest === true) names.push(`best-${epoch}`);
   if (saveInterval !== undefined && saveInterval > 0 && (epoch + 1) % saveInterval === 0)
     names.push(`epoch-${epoch}`);
   if (isBest) names.push('best');

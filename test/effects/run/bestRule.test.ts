@@ -3,7 +3,7 @@
  * minimum improvement for early stopping, and what best.json / latest.json say.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
@@ -161,5 +161,37 @@ describe('best.json and latest.json say what made them', () => {
     expect(latest['score']).toEqual({ split: 'val', name: 'accuracy', mode: 'max', value: 0.7 });
     expect(latest['epoch']).toBe(2);
     expect(latest['checkpoint']).toBe('checkpoints/latest.safetensors');
+  });
+});
+
+describe('keep rules (keepBest, keepEvery, maxToKeep)', () => {
+  it('keeps best-N of the K best epochs, every M-th epoch-N and the last ones; latest and best stay', async () => {
+    const s0 = stateIn({
+      keepBest: 2,
+      keepEvery: 3,
+      maxToKeep: 1,
+      saveInterval: 1,
+      scoreName: 'loss',
+    });
+    // val/loss per epoch: the two best are epoch 1 (0.2) and epoch 4 (0.1).
+    const s = await run(s0, 'loss', [0.9, 0.2, 0.5, 0.7, 0.1, 0.6, 0.8]);
+    const files = (await readdir(S.checkpointDir(s))).filter((n) => !n.startsWith('.')).sort();
+    expect(files).toEqual(
+      [
+        'best',
+        'best-1',
+        'best-4',
+        'epoch-2', // (2 + 1) % 3 === 0
+        'epoch-5', // (5 + 1) % 3 === 0
+        'epoch-6', // the last one (maxToKeep 1)
+        'latest',
+      ]
+        .map((n) => `${n}.safetensors`)
+        .sort(),
+    );
+    expect(await epochOfCheckpoint(s, 'best')).toBe(4);
+    expect(await epochOfCheckpoint(s, 'best-1')).toBe(1);
+    expect(await epochOfCheckpoint(s, 'best-4')).toBe(4);
+    expect(await epochOfCheckpoint(s, 'latest')).toBe(6);
   });
 });

@@ -98,4 +98,24 @@ describe('examples', () => {
     expect(records.length).toBeGreaterThan(10);
     expect(records[0]).toMatchObject({ run: 'iris-mlp', rank: 0 });
   });
+
+  it('in a pseudo-terminal the progress bar draws on one line with the epoch, and is cleared', () => {
+    // `script` gives the demo a real pty (stdout and stderr are TTYs there).
+    const out = execFileSync(
+      'script',
+      [
+        '-qfec',
+        `${process.execPath} --import tsx examples/iris.ts --projectRoot ${join(root, 'tty')} --epochEnd 2`,
+        '/dev/null',
+      ],
+      { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const draws = [
+      ...out.matchAll(/\r\x1b\[2K(epoch [01]\/1 train \[[=> ]{20}\] \d\/8 [\d.]+ it\/s)/g),
+    ];
+    expect(draws.length).toBeGreaterThan(1);
+    expect(draws.map((d) => d[1]).some((t) => t?.startsWith('epoch 1/1 train [='))).toBe(true);
+    // Step lines are not mixed into a bar: each starts on a cleared line.
+    expect(out).toMatch(/\r\x1b\[2Ktraining on train \[\d\/8\]\tloss: /);
+  });
 });

@@ -55,7 +55,8 @@ export const createProgressBar = (
         total,
         elapsedMs: t - started,
         meters,
-        width: (stream.columns ?? 80) - 1,
+        // A terminal that reports no size (0 columns: `script`, some CI ptys) gets 80.
+        width: (stream.columns !== undefined && stream.columns > 0 ? stream.columns : 80) - 1,
         epoch,
       });
       stream.write(`\r\x1b[2K${line}`);

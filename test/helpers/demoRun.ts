@@ -41,11 +41,21 @@ export const finish = (
     });
   });
 
-/** The only run dir under a project root. */
+/**
+ * The run dir under a project root: of its starts (timestamp folders), the newest one holding a
+ * `latest` checkpoint, else the newest (a start killed before its first checkpoint leaves a
+ * folder behind that a later start does not adopt).
+ */
 export const runDir = (projectRoot: string): string => {
   const [run] = readdirSync(projectRoot);
-  const [stamp] = readdirSync(join(projectRoot, run ?? ''));
-  return join(projectRoot, run ?? '', stamp ?? '');
+  const stamps = readdirSync(join(projectRoot, run ?? ''))
+    .sort()
+    .reverse();
+  const at = (s: string) => join(projectRoot, run ?? '', s);
+  const withLatest = stamps.find((s) =>
+    existsSync(join(at(s), 'checkpoints', 'latest.safetensors')),
+  );
+  return at(withLatest ?? stamps[0] ?? '');
 };
 
 /** The epoch of `latest.json` (the last finished epoch), or -1. */

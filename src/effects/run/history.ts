@@ -73,6 +73,8 @@ export interface HistoryWriter {
   readonly flush: () => E.Either<FsError | JsonlInvalidValue, void>;
   /** Writes what is buffered and fsyncs. */
   readonly sync: () => Promise<E.Either<FsError | JsonlInvalidValue, void>>;
+  /** Writes what is buffered now; resolves once it is fsynced on the thread pool. */
+  readonly syncInBackground: () => Promise<E.Either<FsError | JsonlInvalidValue, void>>;
   readonly close: () => Promise<E.Either<FsError | JsonlInvalidValue, void>>;
 }
 
@@ -313,6 +315,11 @@ export const openHistory = async (
       return Promise.resolve(
         invalidValue === undefined ? E.right(undefined) : E.left(invalidValue),
       );
+    },
+    syncInBackground: async () => {
+      const r = await appender.syncInBackground();
+      if (E.isLeft(r)) return r;
+      return invalidValue === undefined ? E.right(undefined) : E.left(invalidValue);
     },
     close: () => {
       const r = appender.close();

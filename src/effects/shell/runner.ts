@@ -166,7 +166,7 @@ export interface Runner {
     readonly results?: boolean;
   }): Promise<E.Either<CheckpointError | JsonlInvalidValue, void>>;
   /** Waits for every queued checkpoint write; the first that failed, if any. */
-  settle(): Promise<E.Either<CheckpointError | FsError, void>>;
+  settle(): Promise<E.Either<CheckpointError | FsError | JsonlInvalidValue, void>>;
   /** How many checkpoint writes are running or waiting (a loop yields more often while > 0). */
   pendingSaves(): number;
   /**
@@ -499,7 +499,7 @@ export const createRunner = async (
     return logError === undefined ? E.right(undefined) : E.left(logError);
   };
 
-  const saves = createSaveQueue<CheckpointError | FsError>((e) => {
+  const saves = createSaveQueue<CheckpointError | FsError | JsonlInvalidValue>((e) => {
     warn(
       logger,
       warning('CheckpointSaveFailed', `a checkpoint save failed; training goes on: ${e.message}`),
@@ -543,14 +543,25 @@ export const createRunner = async (
       return saveCheckpointEffect(saved ?? state, parts);
     },
     queueCheckpoint: async (options = {}) => {
-      const drained = await drain();
-      if (E.isLeft(drained)) return drained;
+      // The buffered actions are written now; their fsync runs on the thread pool and the
+      // checkpoint is written after it, so the log still reaches the disk first.
+      const flushed = history?.flush();
+      if (flushed !== undefined && E.isLeft(flushed)) {
+        logError ??= flushed.left;
+        return flushed;
+      }
+      const logged = history?.syncInBackground();
       const at = options.state ?? state;
       const snapshot = await snapshotCheckpoint(at, parts);
       if (E.isLeft(snapshot)) return snapshot;
       saves.push({
         kind: trainedInEpoch(at) > 0 ? 'periodic' : 'epoch',
         run: async () => {
+          const synced = await logged;
+          if (synced !== undefined && E.isLeft(synced)) {
+            logError ??= synced.left;
+            return synced;
+          }
           const written = await writeCheckpoint(snapshot.right);
           if (E.isLeft(written) || options.results !== true) return written;
           return saveResultEffect(at);

@@ -285,6 +285,11 @@ export interface LineAppender {
   readonly flush: () => E.Either<FsError, void>;
   /** Writes the buffered lines and fsyncs. */
   readonly sync: () => E.Either<FsError, void>;
+  /**
+   * Writes the buffered lines now and fsyncs them on the thread pool: the loop does not wait
+   * for the disk. Resolves when what was written so far is durable.
+   */
+  readonly syncInBackground: () => Promise<E.Either<FsError, void>>;
   /** Writes, fsyncs and closes; later pushes are dropped. */
   readonly close: () => E.Either<FsError, void>;
   /** The first failed write, kept until {@link LineAppender.flush} reports it. */
@@ -400,7 +405,7 @@ const openLineAppenderSync = (
   let error: FsError | undefined;
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let syncing = false; // a periodic fsync is on the thread pool
+  let inflight = 0; // fsyncs on the thread pool (the periodic one, syncInBackground calls)
   let closeWhenSynced = false; // close the fd when it returns (close() came first)
   // The timer stays armed after a batch is written (a no-op when it fires with nothing
   // buffered) and is restarted with `refresh` when a new batch begins, not re-created.
@@ -424,16 +429,16 @@ const openLineAppenderSync = (
       if (every === 1) {
         fsSync.fsyncSync(fd);
         unsynced = 0;
-      } else if (unsynced >= every && !syncing) {
+      } else if (unsynced >= every && inflight === 0) {
         // The policy's periodic fsync runs on the thread pool, so the loop does not wait for the
         // disk (a failure is kept and reported like a failed write); `sync` and `close` still
         // fsync synchronously.
         unsynced = 0;
-        syncing = true;
+        inflight += 1;
         fsSync.fsync(fd, (cause) => {
-          syncing = false;
+          inflight -= 1;
           if (cause !== null && !closed) error ??= fsError('fsync', file, cause);
-          if (closeWhenSynced) fsSync.close(fd, () => undefined);
+          if (closeWhenSynced && inflight === 0) fsSync.close(fd, () => undefined);
         });
       }
     });
@@ -481,6 +486,20 @@ const openLineAppenderSync = (
         unsynced = 0;
       });
     },
+    syncInBackground: () => {
+      write();
+      if (error !== undefined) return Promise.resolve(E.left(error));
+      if (closed) return Promise.resolve(E.right(undefined));
+      unsynced = 0;
+      inflight += 1;
+      return new Promise((resolve) => {
+        fsSync.fsync(fd, (cause) => {
+          inflight -= 1;
+          if (closeWhenSynced && inflight === 0) fsSync.close(fd, () => undefined);
+          resolve(cause === null ? E.right(undefined) : E.left(fsError('fsync', file, cause)));
+        });
+      });
+    },
     close: () => {
       if (closed) return E.right(undefined);
       write();
@@ -493,7 +512,7 @@ const openLineAppenderSync = (
           fsSync.fsyncSync(fd);
         } finally {
           // An fsync still on the thread pool holds the fd: it is closed when that returns.
-          if (syncing) closeWhenSynced = true;
+          if (inflight > 0) closeWhenSynced = true;
           else fsSync.closeSync(fd);
         }
       });

@@ -164,3 +164,25 @@ describe('JSON Lines under SIGKILL', () => {
     expect(expected).toBeGreaterThan(0);
   });
 });
+
+describe('the batched line appender', () => {
+  it('syncInBackground writes the buffer at once and resolves once it is fsynced; close waits for it', async () => {
+    const { openLineAppender } = await import('../../../src/effects/storage/jsonl.js');
+    const opened = await openLineAppender(file, { maxLines: 1000, maxMs: 0 });
+    if (E.isLeft(opened)) throw new Error(opened.left.message);
+    const { appender } = opened.right;
+    appender.push('{"a":1}');
+    appender.push('{"a":2}');
+    const synced = appender.syncInBackground();
+    // Written before the fsync comes back (the loop does not wait for the disk).
+    expect(await fsp.readFile(file, 'utf8')).toBe('{"a":1}\n{"a":2}\n');
+    appender.push('{"a":3}');
+    const closing = appender.syncInBackground();
+    expect(appender.close()).toEqual(E.right(undefined));
+    expect(await synced).toEqual(E.right(undefined));
+    expect(await closing).toEqual(E.right(undefined));
+    expect(await fsp.readFile(file, 'utf8')).toBe('{"a":1}\n{"a":2}\n{"a":3}\n');
+    // After close: nothing to do, no error.
+    expect(await appender.syncInBackground()).toEqual(E.right(undefined));
+  });
+});

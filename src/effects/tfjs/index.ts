@@ -7,5 +7,14 @@
  */
 export { modelPart, optimizerPart } from './tfjs.js';
 export type { TfModule } from './tfjs.js';
-export { trainTfjs, firstEpoch } from './trainTfjs.js';
+export { trainTfjs, firstEpoch, clipGradients, optimizerLr, setOptimizerLr } from './trainTfjs.js';
+export {
+  learningRate,
+  scheduledLr,
+  plateauReductions,
+  scheduleTotalSteps,
+  baseLearningRate,
+} from '../../state/runner/schedule.js';
+export type { ScheduleInput } from '../../state/runner/schedule.js';
+export type { ScheduleConfig, ScheduleKind } from '../../state/config/Config.js';
 export type { TfjsTask, SplitData, BatchFn, TrainOutcome, TrainError } from './trainTfjs.js';

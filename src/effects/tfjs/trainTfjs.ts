@@ -10,6 +10,12 @@ import { actions as act, type Action } from '../../reducers/actions.js';
 import { getIn } from '../../state/config/merge.js';
 import type { JsonObject } from '../../state/Json.js';
 import { permutation } from '../../state/runner/rng.js';
+import {
+  baseLearningRate,
+  plateauReductions,
+  scheduledLr,
+  scheduleTotalSteps,
+} from '../../state/runner/schedule.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
 import { formatEarlyStop, formatEpochResult } from '../../state/runner/format.js';
 import {
@@ -79,6 +85,59 @@ const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;
 
 const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
 
+/** The fields of a tfjs optimizer that hold its rate (SGD and Momentum keep a scalar too). */
+interface RateField {
+  learningRate?: unknown;
+  setLearningRate?: (lr: number) => void;
+}
+
+/** The optimizer's learning rate, when it has a numeric one. */
+export const optimizerLr = (optimizer: TF.Optimizer): number | undefined => {
+  const lr = (optimizer as unknown as RateField).learningRate;
+  return typeof lr === 'number' ? lr : undefined;
+};
+
+/**
+ * Sets a tfjs optimizer's rate: `setLearningRate` where the optimizer has one (SGD, Momentum:
+ * they keep `-lr` as a scalar), else the `learningRate` field, which Adam, Adamax, RMSProp and
+ * Adagrad read at every `applyGradients`. Nothing is done when the rate is unchanged.
+ */
+export const setOptimizerLr = (optimizer: TF.Optimizer, lr: number): void => {
+  const o = optimizer as unknown as RateField;
+  if (o.learningRate === lr) return;
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else o.learningRate = lr;
+};
+
+/**
+ * Gradient clipping as `config.clipNorm` / `config.clipValue` ask (TensorFlow's
+ * `clip_by_global_norm`, then `clip_by_value`): with a global L2 norm `n` over all gradients
+ * above `clipNorm`, each is scaled by `clipNorm / n`; then each value is clipped to
+ * `[-clipValue, clipValue]`. Call inside `tf.tidy`.
+ */
+export const clipGradients = (
+  tf: typeof TF,
+  grads: Readonly<Record<string, TF.Tensor>>,
+  clip: { readonly clipNorm?: number | undefined; readonly clipValue?: number | undefined },
+): Record<string, TF.Tensor> => {
+  let out: Record<string, TF.Tensor> = { ...grads };
+  const { clipNorm, clipValue } = clip;
+  if (clipNorm !== undefined) {
+    const squares = Object.values(out).map((g) => tf.sum(tf.square(g)));
+    const norm = tf.sqrt(squares.length === 1 ? (squares[0] as TF.Tensor) : tf.addN(squares));
+    const scale = tf.div(clipNorm, tf.maximum(norm, clipNorm));
+    const scaled: Record<string, TF.Tensor> = {};
+    for (const [k, g] of Object.entries(out)) scaled[k] = tf.mul(g, scale);
+    out = scaled;
+  }
+  if (clipValue !== undefined) {
+    const clipped: Record<string, TF.Tensor> = {};
+    for (const [k, g] of Object.entries(out)) clipped[k] = tf.clipByValue(g, -clipValue, clipValue);
+    out = clipped;
+  }
+  return out;
+};
+
 /**
  * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
  * without a better score. Each optimizer step is dispatched (`stepProgress`, `updateMeters`), so
@@ -128,6 +187,43 @@ export const trainTfjs = async (
   const trainSize = rows(train.x);
   const batches = Math.ceil(trainSize / batchSize);
   const logEvery = runner.state.config.logInterval ?? Math.max(1, Math.floor(batches / 10));
+  const { schedule, clipNorm, clipValue } = runner.state.config;
+  const clipping = clipNorm !== undefined || clipValue !== undefined;
+  // The schedule's inputs that do not change within the loop: the base rate (the optimizer's
+  // rate when the loop starts, or schedule.lr), the run's end in optimizer steps.
+  const startLr = optimizerLr(optimizer);
+  let baseLr = 0;
+  let totalSteps = 1;
+  if (schedule !== undefined) {
+    if (startLr === undefined && schedule.lr === undefined) {
+      return failed('trainTfjs', {
+        message: `config.schedule needs a base rate: the ${optimizer.getClassName()} has no numeric learningRate; set schedule.lr`,
+      });
+    }
+    baseLr = baseLearningRate(runner.state, startLr ?? 0);
+    totalSteps = scheduleTotalSteps(runner.state, Math.ceil(batches / accum));
+  }
+  // plateau's cuts change only when a result is appended: computed again when the history does.
+  let cutsFor: unknown = undefined;
+  let cuts = 0;
+  /** Sets the rate of the step about to be taken (a pure function of the state). */
+  const setRate = (): void => {
+    if (schedule === undefined) return;
+    const state = runner.state;
+    if (state.results !== cutsFor) {
+      cutsFor = state.results;
+      cuts = plateauReductions(state);
+    }
+    setOptimizerLr(
+      optimizer,
+      scheduledLr(schedule, {
+        baseLr,
+        step: state.progress.step,
+        totalSteps,
+        reductions: cuts,
+      }),
+    );
+  };
 
   /** Loss and metrics of one batch, as plain numbers. */
   const measure = (yTrue: TF.Tensor, yPred: TF.Tensor): Record<string, number> => {
@@ -242,10 +338,13 @@ export const trainTfjs = async (
       pending = undefined;
       pendingCount = 0;
       if (grads === undefined) return;
+      setRate();
       tf.tidy(() => {
         const averaged: Record<string, TF.Tensor> = {};
         for (const [k, g] of Object.entries(grads)) averaged[k] = count === 1 ? g : g.div(count);
-        optimizer.applyGradients(averaged);
+        optimizer.applyGradients(
+          clipping ? clipGradients(tf, averaged, { clipNorm, clipValue }) : averaged,
+        );
       });
       for (const g of Object.values(grads)) g.dispose();
       send(act.stepProgress(1));
@@ -291,8 +390,8 @@ export const trainTfjs = async (
       if (logDue && stepped) {
         logDue = false;
         await runner.stepLog(trainName, b + 1, batches);
-        const lr = (optimizer as { learningRate?: unknown }).learningRate;
-        if (typeof lr === 'number') {
+        const lr = optimizerLr(optimizer);
+        if (lr !== undefined) {
           const wl = await runner.writeScore('lr', lr, trainName);
           if (E.isLeft(wl)) return failed('writeResult', wl.left);
         }

@@ -68,6 +68,7 @@ export const LogLevel = refine(
     ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(u),
 );
 /** A boolean. */
+export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
 /** A finite number >= 0. */
 export const NonNegativeNumber = refine(
   'a non-negative number',
@@ -78,9 +79,79 @@ export const ScoreModeSetting = refine(
   'one of auto, min, max',
   (u): u is 'auto' | 'min' | 'max' => u === 'auto' || u === 'min' || u === 'max',
 );
-export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
 /** Any JSON value. */
 export const JsonValue = refine('a JSON value', isJson);
+
+/** The kinds of learning-rate schedule (`schedule.kind`). */
+export const SCHEDULE_KINDS = [
+  'constant',
+  'step',
+  'exponential',
+  'cosine',
+  'linear',
+  'plateau',
+] as const;
+
+/** A learning-rate schedule's kind. */
+export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
+
+/**
+ * A learning-rate schedule (`config.schedule`): a pure function of the state (the optimizer step,
+ * and for `plateau` the results history), so a resume gets the same rate. Optional linear warm-up
+ * from `minLr` to the base rate over `warmupSteps` optimizer steps, then `kind`:
+ * `constant`; `step` (times `gamma`, default 0.1, every `stepSize` steps); `exponential` (times
+ * `gamma` every step); `cosine` / `linear` (down to `minLr` at `totalSteps`, default the run's
+ * end); `plateau` (times `factor`, default 0.1, after `patience` results, default 10, without an
+ * improvement of the score by more than `threshold`, default 0). Never below `minLr` (default 0).
+ */
+export interface ScheduleConfig {
+  readonly kind: ScheduleKind;
+  /** The base rate; default: the optimizer's rate when the loop starts. */
+  readonly lr?: number;
+  readonly warmupSteps?: number;
+  readonly minLr?: number;
+  readonly stepSize?: number;
+  readonly gamma?: number;
+  readonly totalSteps?: number;
+  readonly factor?: number;
+  readonly patience?: number;
+  readonly threshold?: number;
+}
+
+const SCHEDULE_FIELDS: Readonly<Record<string, (u: unknown) => boolean>> = {
+  kind: (u) => SCHEDULE_KINDS.includes(u as ScheduleKind),
+  lr: (u) => PositiveNumber.is(u),
+  warmupSteps: (u) => NonNegativeInt.is(u),
+  minLr: (u) => NonNegativeNumber.is(u),
+  stepSize: (u) => PositiveInt.is(u),
+  gamma: (u) => PositiveNumber.is(u),
+  totalSteps: (u) => PositiveInt.is(u),
+  factor: (u) => PositiveNumber.is(u) && u < 1,
+  patience: (u) => PositiveInt.is(u),
+  threshold: (u) => NonNegativeNumber.is(u),
+};
+
+const isSchedule = (u: unknown): u is ScheduleConfig => {
+  if (typeof u !== 'object' || u === null || Array.isArray(u)) return false;
+  const o = u as Record<string, unknown>;
+  if (!Object.hasOwn(o, 'kind')) return false;
+  for (const [k, v] of Object.entries(o)) {
+    const ok = Object.hasOwn(SCHEDULE_FIELDS, k) ? SCHEDULE_FIELDS[k] : undefined;
+    if (ok === undefined || !ok(v)) return false;
+  }
+  if (o['kind'] === 'step' && o['stepSize'] === undefined) return false;
+  if (o['kind'] === 'exponential' && o['gamma'] === undefined) return false;
+  if (typeof o['lr'] === 'number' && typeof o['minLr'] === 'number' && o['minLr'] > o['lr']) {
+    return false;
+  }
+  return true;
+};
+
+/** A {@link ScheduleConfig}. */
+export const Schedule = refine(
+  'a schedule object: kind (constant, step, exponential, cosine, linear, plateau) and its fields',
+  isSchedule,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Known keys.
@@ -168,6 +239,18 @@ export const KNOWN_KEYS = {
   accumSteps: key(PositiveInt, 'Iterations accumulated into one optimizer step.', 1),
   lrScaleFactor: key(PositiveNumber, 'Learning-rate scale factor (linear scaling rule).'),
   batchSizeBase: key(PositiveNumber, 'Base batch size of the linear scaling rule.'),
+  schedule: key(
+    Schedule,
+    'Learning-rate schedule, set by the loop before each optimizer step (see "Learning-rate schedules"); constant by default.',
+  ),
+  clipNorm: key(
+    PositiveNumber,
+    'Clip the averaged gradients to this global L2 norm before each optimizer step.',
+  ),
+  clipValue: key(
+    PositiveNumber,
+    'Clip every averaged gradient value to [-clipValue, clipValue] before each optimizer step.',
+  ),
 } as const satisfies Record<string, KeySpec>;
 
 /** Names of the known top-level keys. */
@@ -215,6 +298,9 @@ export interface KnownConfig {
   readonly accumSteps: number;
   readonly lrScaleFactor?: number;
   readonly batchSizeBase?: number;
+  readonly schedule?: ScheduleConfig;
+  readonly clipNorm?: number;
+  readonly clipValue?: number;
   readonly dataloader?: DataloaderConfig;
 }
 

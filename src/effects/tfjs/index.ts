@@ -15,6 +15,8 @@ export {
   scheduleTotalSteps,
   baseLearningRate,
 } from '../../state/runner/schedule.js';
+export { r2Score, auc, f1Macro, accuracy } from './epochMetrics.js';
+export type { EpochMetricFn } from './epochMetrics.js';
 export type { ScheduleInput } from '../../state/runner/schedule.js';
 export type { ScheduleConfig, ScheduleKind } from '../../state/config/Config.js';
 export type { TfjsTask, SplitData, BatchFn, TrainOutcome, TrainError } from './trainTfjs.js';

@@ -28,6 +28,7 @@ import {
   trainedInEpoch,
 } from '../../state/runner/selectors.js';
 import type { Runner } from '../shell/runner.js';
+import type { EpochMetricFn } from './epochMetrics.js';
 import { signalExitCode } from '../shell/stop.js';
 
 /** One split's data: inputs and targets with the samples along the first axis. */
@@ -49,6 +50,15 @@ export interface TfjsTask {
   readonly loss: BatchFn;
   /** Metrics averaged over each split, sample-weighted. */
   readonly metrics?: Readonly<Record<string, BatchFn>>;
+  /**
+   * Metrics over all of an evaluated split's predictions (`r2Score`, `auc`, `f1Macro`,
+   * `accuracy`, or your own `(yTrue, yPred) => number`), computed once per split per epoch after
+   * its batches: exact where a batch average is not. They join the split's result (so one can be
+   * the score), the metric files and TensorBoard. Not computed for the training split, whose
+   * predictions come from a model changing along the epoch (and would not survive a resume
+   * inside it): evaluate the training data as a split of its own for that.
+   */
+  readonly epochMetrics?: Readonly<Record<string, EpochMetricFn>>;
   /** Named splits; the training split is `trainSplit` (default `train`), the others are evaluated. */
   readonly splits: Readonly<Record<string, SplitData>>;
   readonly trainSplit?: string;
@@ -177,6 +187,14 @@ export const trainTfjs = async (
     }
   }
   const metricNames = Object.keys(task.metrics ?? {});
+  const epochMetrics = task.epochMetrics ?? {};
+  const epochNames = Object.keys(epochMetrics);
+  const clash = epochNames.filter((k) => k === 'loss' || metricNames.includes(k));
+  if (clash.length > 0) {
+    return failed('trainTfjs', {
+      message: `${clash.join(', ')}: named in both metrics (or loss) and epochMetrics; rename one`,
+    });
+  }
   const registered = tf.engine().registeredVariables;
   const variables = model.trainableWeights.flatMap((w) => {
     const v = registered[w.name];
@@ -254,19 +272,42 @@ export const trainTfjs = async (
       send(a);
     }
     const n = rows(data.x);
+    // Predictions are kept only when epoch metrics need them.
+    const preds: TF.Tensor[] = [];
+    const dispose = (): void => {
+      for (const p of preds) p.dispose();
+    };
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
       const values = tf.tidy(() => {
         const xb = data.x.slice(start, size);
         const yb = data.y.slice(start, size);
         const pred = model.apply(xb, { training: false }) as TF.Tensor;
+        if (epochNames.length > 0) preds.push(tf.keep(pred));
         return { loss: numberOf(task.loss(yb, pred)), ...measure(yb, pred) };
       });
       send(act.updateMeters(values, size));
       await turn();
-      if (runner.stopSignal() !== null) return undefined;
+      if (runner.stopSignal() !== null) {
+        dispose();
+        return undefined;
+      }
     }
-    return { ...getResult(runner.state, 'epoch') };
+    const averaged = { ...getResult(runner.state, 'epoch') };
+    if (epochNames.length === 0) return averaged;
+    if (preds.length === 0) {
+      for (const k of epochNames) averaged[k] = Number.NaN;
+      return averaged;
+    }
+    try {
+      tf.tidy(() => {
+        const all = preds.length === 1 ? (preds[0] as TF.Tensor) : tf.concat(preds);
+        for (const k of epochNames) averaged[k] = (epochMetrics[k] as EpochMetricFn)(data.y, all);
+      });
+    } finally {
+      dispose();
+    }
+    return averaged;
   };
 
   /**

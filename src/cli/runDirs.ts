@@ -262,11 +262,23 @@ export const readRun = async (dir: string): Promise<RunInfo> => {
       : (epochEnd !== undefined && epoch >= epochEnd) || (stepEnd !== undefined && step >= stepEnd);
   const tail = await readRunLog(dir, 64 * 1024);
   const lastError = [...tail].reverse().find((l) => l.level >= 50);
+  // An error logged after the last start (a failed checkpoint save at the end) fails a run
+  // that reached its end all the same.
+  const lastStart = tail.findLastIndex(
+    (l) => l.msg.startsWith('run started') || l.msg.startsWith('run resumed from'),
+  );
+  const endError = tail.slice(lastStart + 1).find((l) => l.level >= 50);
   let status: RunStatus;
   let why: string;
   if (lock?.alive === true) {
     status = 'running';
     why = `the lock is held by pid ${lock.pid} on ${lock.hostname}`;
+  } else if (lock !== undefined) {
+    status = 'crashed';
+    why = `pid ${lock.pid} died holding the lock (killed, out of memory, or a power loss)`;
+  } else if (finished && endError !== undefined) {
+    status = 'crashed';
+    why = `reached its end, but run.log: ${endError.msg.split('\n')[0] ?? ''}`;
   } else if (finished) {
     status = 'finished';
     why =
@@ -276,9 +288,6 @@ export const readRun = async (dir: string): Promise<RunInfo> => {
   } else if (lastError !== undefined) {
     status = 'crashed';
     why = `run.log: ${lastError.msg.split('\n')[0] ?? ''}`;
-  } else if (lock !== undefined) {
-    status = 'crashed';
-    why = `pid ${lock.pid} died holding the lock (killed, out of memory, or a power loss)`;
   } else {
     status = 'interrupted';
     // A graceful stop (SIGINT / SIGTERM) says so in run.log.

@@ -115,7 +115,7 @@ export const showCommand = (argv: readonly string[], io: CommandIo): Promise<num
         : 'checkpoints';
     const checkpoints = await checkCheckpoints(dir, ckptDir);
     const starts = (await readRunLog(dir))
-      .filter((l) => l.msg === 'run started' || l.msg.startsWith('run resumed from'))
+      .filter((l) => l.msg.startsWith('run started') || l.msg.startsWith('run resumed from'))
       .map((l) => ({ time: new Date(l.time).toISOString(), msg: l.msg }));
     // Other starts of the same config: sibling timestamp folders under projectRoot/name-id.
     const parent = path.dirname(dir);

@@ -30,10 +30,17 @@ export type {
   FileData,
   WriteOptions,
 } from './storage/atomic.js';
-export { LOCK_NAME, acquireRunLock } from './storage/lock.js';
+export {
+  LOCK_NAME,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_LEASE_MS,
+  acquireRunLock,
+} from './storage/lock.js';
 export type {
   LockHolder,
   LockHeld,
+  LockUnreadable,
+  LockError,
   StaleLockTakenOver,
   RunLock,
   LockOptions,
@@ -56,6 +63,7 @@ export type { ConfigFileError } from './storage/configFile.js';
 export {
   CHECKPOINT_SCHEMA,
   CHECKPOINT_FORMAT,
+  STATE_IN_HEADER_BYTES,
   saveCheckpointFile,
   loadCheckpointFile,
   peekCheckpointProgress,
@@ -72,6 +80,8 @@ export type {
   CheckpointCorrupt,
   FileNotACheckpoint,
   CheckpointSchemaTooNew,
+  CheckpointTooLarge,
+  CheckpointNotAFile,
   CheckpointPartMismatch,
   PartProblem,
   PartStateFailed,

@@ -8,8 +8,8 @@
  *               lock is left behind by a dead pid)
  *   sigterm     --epochEnd 60, SIGTERMed once its first epoch result is written (interrupted: a
  *               graceful stop, logged in run.log)
- *   stopped     --epochEnd 3 into a dir whose checkpoints folder is a file: the first checkpoint
- *               fails, the demo closes the runner and exits 2 (interrupted: closed early)
+ *   stopped     --epochEnd 3 into a dir whose checkpoints folder is a file: every checkpoint save
+ *               fails, training goes on to its end, the demo exits 2 (crashed: an error at the end)
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -29,7 +29,7 @@ describe('danling show', () => {
     expect(out).toMatch(/\nbest {6}val\/accuracy \d\.\d{4} \(max, epoch \d\)/);
     expect(out).toMatch(/checkpoints\/latest\.safetensors +\d+ B +ok: epoch 2, step 24\n/);
     expect(out).toMatch(/checkpoints\/best\.safetensors +\d+ B +ok: epoch \d, step \d+\n/);
-    expect(out).toMatch(/starts:\n {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}run started\n/);
+    expect(out).toMatch(/starts:\n {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}run started in \S+\n/);
   });
 
   it('says which checkpoint does not verify', async () => {
@@ -64,7 +64,10 @@ describe('danling show', () => {
     const killed = await cli(['show', f.killed]);
     expect(killed.out).toMatch(/status {4}crashed: pid \d+ died holding the lock/);
     const stopped = await cli(['show', f.stopped]);
-    expect(stopped.out).toContain('status    interrupted: closed before its end\n');
+    // Its checkpoints folder is a file: every save failed; training went on to its end.
+    expect(stopped.out).toMatch(
+      /status {4}crashed: reached its end, but run\.log: the run ends with a failed checkpoint save: /,
+    );
     expect(stopped.out).toContain('checkpoints:\n  (none)\n');
   });
 

@@ -59,4 +59,43 @@ describe('examples', () => {
     expect(rows.some((r) => r.split === 'train/epoch' && 'loss' in r.metrics)).toBe(true);
     expect(rows.some((r) => r.split === 'train' && 'lr' in r.metrics)).toBe(true);
   });
+
+  it('the demo console: compact text lines, no run/id/rank fields; logFormat json keeps JSON', () => {
+    const out = tsx([
+      'examples/iris.ts',
+      '--projectRoot',
+      join(root, 'console'),
+      '--epochEnd',
+      '3',
+    ]);
+    const lines = out.trimEnd().split('\n');
+    expect(lines.some((l) => l.startsWith('{'))).toBe(false);
+    expect(out).not.toMatch(/\b(rank|run|id):/);
+    expect(lines.filter((l) => /^run started in \S+$/.test(l))).toHaveLength(1);
+    expect(lines).toContain('score: val/accuracy, higher is better');
+    // The epoch block once per epoch, in the spec's format.
+    expect(lines.filter((l) => /^epoch \[\d\/2\]$/.test(l))).toEqual([
+      'epoch [0/2]',
+      'epoch [1/2]',
+      'epoch [2/2]',
+    ]);
+    expect(lines.filter((l) => l.startsWith('training on train ['))).not.toHaveLength(0);
+    expect(lines.filter((l) => /^best result: epoch \d$/.test(l))).toHaveLength(1);
+    const json = tsx([
+      'examples/iris.ts',
+      '--projectRoot',
+      join(root, 'console-json'),
+      '--epochEnd',
+      '1',
+      '--logFormat',
+      'json',
+    ]);
+    const records = json
+      .trimEnd()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { run: string; rank: number; msg: string });
+    expect(records.length).toBeGreaterThan(10);
+    expect(records[0]).toMatchObject({ run: 'iris-mlp', rank: 0 });
+  });
 });

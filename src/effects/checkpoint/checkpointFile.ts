@@ -5,10 +5,21 @@
  * | key                | value                                                            |
  * | ------------------ | ---------------------------------------------------------------- |
  * | `danling.format`   | `danling-checkpoint`                                             |
- * | `danling.schema`   | the schema version, `1`                                          |
- * | `danling.state`    | the runner state as JSON                                         |
+ * | `danling.schema`   | the schema version: `1`, or `2` when the state is a tensor       |
+ * | `danling.state`    | the runner state as JSON (schema 1)                              |
+ * | `danling.progress` | `{ epoch, step }` of the state as JSON (schema 2)                |
  * | `danling.parts`    | `{ part: { json, tensors: [name, ...] } }` as JSON               |
  * | `danling.checksum` | `crc32:xxxxxxxx`: CRC-32 of the whole file with these 8 hex digits read as `00000000` |
+ *
+ * A runner state over {@link STATE_IN_HEADER_BYTES} (a long results history) does not live in the
+ * header (safetensors readers refuse headers over 100 MB): it is the U8 tensor `danling.state`
+ * (its UTF-8 JSON; no part tensor can have that name, theirs all contain a `/`) and the file has
+ * schema 2. A header that would still be over {@link MAX_HEADER_BYTES} is refused at save time
+ * (`CheckpointTooLarge`): nothing is written that cannot be read back.
+ *
+ * Loading reads the header first and checks every size in it against the file's size before any
+ * data is read; each tensor is then read into its own buffer (so files over Node's 4 GiB Buffer
+ * limit load), and the checksum is verified before the schema version is believed.
  *
  * The file is written with {@link writeFileAtomic}, so it is either complete and verifiable or
  * not there at all.
@@ -18,11 +29,18 @@ import * as E from 'fp-ts/lib/Either.js';
 import { isJson, type Json } from '../../state/Json.js';
 import {
   MAX_HEADER_BYTES,
-  decodeSafetensors,
   encodeSafetensorsParts,
   readSafetensorsHeader,
+  safetensorsLayout,
+  DTYPE_SIZE,
+  setOwn,
+  tensorOfBuffer,
+  tensorOfBytes,
+  toHostOrder,
   type SafetensorsError,
+  type SafetensorsLayout,
   type Tensor,
+  type TensorSpan,
 } from '../../state/formats/safetensors.js';
 import {
   fsError,
@@ -35,14 +53,25 @@ import {
 import type {
   CheckpointCorrupt,
   CheckpointError,
+  CheckpointTooLarge,
   CheckpointPayload,
   LoadedCheckpoint,
   StateDict,
 } from './checkpointTypes.js';
 import { partStateFailed } from './checkpointTypes.js';
 
-/** The checkpoint schema version this danling writes, and the newest it reads. */
-export const CHECKPOINT_SCHEMA = 1;
+/**
+ * The newest checkpoint schema version this danling reads. It writes 1 (the state in the header)
+ * unless the state is over {@link STATE_IN_HEADER_BYTES}, then 2 (the state as a tensor): older
+ * danling versions read every file they can and say "upgrade danling" for the others.
+ */
+export const CHECKPOINT_SCHEMA = 2;
+
+/** A runner state whose JSON is over this many bytes (16 MiB) is stored as a tensor. */
+export const STATE_IN_HEADER_BYTES = 16 * 1024 * 1024;
+
+/** The name of the tensor that holds the runner state in a schema-2 checkpoint. */
+const STATE_TENSOR = 'danling.state';
 
 /** The value of `danling.format` in a checkpoint's `__metadata__`. */
 export const CHECKPOINT_FORMAT = 'danling-checkpoint';
@@ -58,6 +87,8 @@ export type {
   CheckpointCorrupt,
   FileNotACheckpoint,
   CheckpointSchemaTooNew,
+  CheckpointTooLarge,
+  CheckpointNotAFile,
   PartProblem,
   CheckpointPartMismatch,
   PartStateFailed,
@@ -141,6 +172,25 @@ interface PreparedCheckpoint {
   readonly at: number;
 }
 
+const tooLarge = (
+  path: string,
+  field: string,
+  bytes: number,
+  limit: number,
+  message: string,
+): CheckpointTooLarge => ({ _tag: 'CheckpointTooLarge', path, field, bytes, limit, message });
+
+/** `{ epoch, step }` of a state's `progress`, for {@link peekCheckpointProgress}. */
+const progressOf = (state: Json): Json => {
+  const progress =
+    typeof state === 'object' && state !== null && !Array.isArray(state)
+      ? (state as Record<string, Json>).progress
+      : undefined;
+  if (typeof progress !== 'object' || progress === null || Array.isArray(progress)) return null;
+  const { epoch, step } = progress as Record<string, Json>;
+  return { epoch: epoch ?? null, step: step ?? null };
+};
+
 const prepareCheckpoint = (
   payload: CheckpointPayload,
   path: string,
@@ -167,15 +217,44 @@ const prepareCheckpoint = (
           `save part ${part} to ${path}: its stateDict().json is not JSON data (NaN, Infinity, -0, a class instance or a function)`,
         ),
       );
-    const names = Object.keys(sd.tensors ?? {});
-    for (const name of names) tensors[`${part}/${name}`] = (sd.tensors ?? {})[name] as Tensor;
-    parts[part] = { json, tensors: names };
+    const own = sd.tensors ?? {};
+    const names = Object.keys(own);
+    // Own properties, so that a part or tensor named `__proto__` is kept like any other name.
+    for (const name of names) setOwn(tensors, `${part}/${name}`, own[name] as Tensor);
+    setOwn(parts, part, { json, tensors: names });
   }
+  let stateText: string;
+  let partsText: string;
+  try {
+    stateText = JSON.stringify(payload.state);
+    partsText = JSON.stringify(parts);
+  } catch (cause) {
+    // V8 strings hold at most 2^29 - 24 UTF-16 units (about 512 MiB).
+    return E.left(
+      tooLarge(
+        path,
+        'danling.state',
+        -1,
+        2 ** 29 - 24,
+        `cannot save ${path}: the runner state or the parts' stateDict().json is too large to serialise as one JavaScript string (${cause instanceof Error ? cause.message : String(cause)}); keep large data in tensors, and fewer results in the state`,
+      ),
+    );
+  }
+  const stateBytes = Buffer.byteLength(stateText, 'utf8');
+  const inHeader = stateBytes <= STATE_IN_HEADER_BYTES;
+  if (!inHeader)
+    setOwn(tensors, STATE_TENSOR, {
+      dtype: 'U8',
+      shape: [stateBytes],
+      data: new Uint8Array(Buffer.from(stateText, 'utf8')),
+    });
   const metadata: Record<string, string> = {
     'danling.format': CHECKPOINT_FORMAT,
-    'danling.schema': String(CHECKPOINT_SCHEMA),
-    'danling.state': JSON.stringify(payload.state),
-    'danling.parts': JSON.stringify(parts),
+    'danling.schema': inHeader ? '1' : '2',
+    ...(inHeader
+      ? { 'danling.state': stateText }
+      : { 'danling.progress': JSON.stringify(progressOf(payload.state)) }),
+    'danling.parts': partsText,
     [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER,
   };
   const encoded = encodeSafetensorsParts(tensors, metadata);
@@ -191,6 +270,17 @@ const prepareCheckpoint = (
     );
   }
   const { header, chunks, byteLength } = encoded.right;
+  const headerLength = header.byteLength - 8;
+  if (headerLength > MAX_HEADER_BYTES)
+    return E.left(
+      tooLarge(
+        path,
+        'header',
+        headerLength,
+        MAX_HEADER_BYTES,
+        `cannot save ${path}: its header would be ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit of safetensors headers (the parts' stateDict().json is ${Buffer.byteLength(partsText, 'utf8')} bytes); keep large data in tensors, not in stateDict().json`,
+      ),
+    );
   const at = indexOfBytes(header, MARKER) + MARKER.byteLength;
   return E.right({ header, chunks, byteLength, at });
 };
@@ -312,30 +402,55 @@ const maxDataEnd = (header: Readonly<Record<string, unknown>>): number => {
   return end;
 };
 
+/** A checkpoint header checked against the file's size, before any tensor data is read. */
+interface CheckedHead {
+  readonly headerLength: number;
+  readonly meta: Readonly<Record<string, unknown>>;
+  /** Where the 8 checksum hex digits start. */
+  readonly at: number;
+  readonly stored: string;
+  readonly layout: SafetensorsLayout;
+}
+
+/** The header length N from the first 8 bytes; `undefined` when there are fewer. */
+const headerLengthOf = (bytes: Uint8Array): bigint | undefined =>
+  bytes.byteLength < 8
+    ? undefined
+    : new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+
 /**
- * Decodes and fully verifies checkpoint bytes: header, format, schema version, length (truncation),
- * checksum, safetensors layout, the state and parts JSON. `path` is used in error messages.
+ * Checks a checkpoint's header against a file of `size` bytes: `head` holds at least the first 8
+ * bytes, and the whole header when its length fits the file and the limit. Truncation, trailing
+ * bytes, the header limit, the format, the checksum field and the tensor layout are all checked
+ * here, so that no data is read for a file whose header and size disagree.
  */
-export const decodeCheckpoint = (
-  bytes: Uint8Array,
+const checkHead = (
   path: string,
-  precomputed?: { readonly at: number; readonly crc: number },
-): E.Either<CheckpointError, LoadedCheckpoint> => {
-  const size = bytes.byteLength;
-  if (size >= 8) {
-    const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-    if (n > BigInt(size - 8) && n <= 100_000_000n)
-      return E.left({
-        _tag: 'CheckpointTruncated',
+  head: Uint8Array,
+  size: number,
+): E.Either<CheckpointError, CheckedHead> => {
+  const n = headerLengthOf(head);
+  if (n !== undefined && n > BigInt(size - 8) && n <= BigInt(MAX_HEADER_BYTES))
+    return E.left({
+      _tag: 'CheckpointTruncated',
+      path,
+      expectedBytes: 8 + Number(n),
+      actualBytes: size,
+      message: `checkpoint ${path} is truncated: its header alone needs ${8 + Number(n)} bytes but the file has ${size}; use an older checkpoint`,
+    });
+  if (n !== undefined && n > BigInt(MAX_HEADER_BYTES) && n <= BigInt(size - 8))
+    return E.left(
+      tooLarge(
         path,
-        expectedBytes: 8 + Number(n),
-        actualBytes: size,
-        message: `checkpoint ${path} is truncated: its header alone needs ${8 + Number(n)} bytes but the file has ${size}; use an older checkpoint`,
-      });
-  }
-  const head = readSafetensorsHeader(bytes);
-  if (E.isLeft(head)) return E.left(fromSafetensors(path, head.left));
-  const { headerLength, value } = head.right;
+        'header',
+        Number(n),
+        MAX_HEADER_BYTES,
+        `checkpoint ${path} cannot be loaded: its header is ${n} bytes, over the ${MAX_HEADER_BYTES}-byte limit of safetensors headers (a runner state too large for the header, written by a danling before 0.2); load it with that danling and save it again with this one, or use an older checkpoint`,
+      ),
+    );
+  const parsed = readSafetensorsHeader(head);
+  if (E.isLeft(parsed)) return E.left(fromSafetensors(path, parsed.left));
+  const { headerLength, value } = parsed.right;
   const meta = value.__metadata__;
   const format =
     typeof meta === 'object' && meta !== null
@@ -348,10 +463,65 @@ export const decodeCheckpoint = (
       message: `${path} is a safetensors file but not a danling checkpoint (no "danling.format": "${CHECKPOINT_FORMAT}" in __metadata__)`,
     });
   const m = meta as Record<string, unknown>;
-  const schemaText = m['danling.schema'];
+  const expectedBytes = 8 + headerLength + maxDataEnd(value);
+  if (expectedBytes > size)
+    return E.left({
+      _tag: 'CheckpointTruncated',
+      path,
+      expectedBytes,
+      actualBytes: size,
+      message: `checkpoint ${path} is truncated: its header describes ${expectedBytes} bytes but the file has ${size}; use an older checkpoint`,
+    });
+  if (expectedBytes < size)
+    return E.left(
+      corrupt(
+        path,
+        'header',
+        `its header describes ${expectedBytes} bytes but the file has ${size} (trailing bytes); use an older checkpoint`,
+      ),
+    );
+  const stored = m[CHECKSUM_KEY];
+  if (typeof stored !== 'string' || !CHECKSUM_RE.test(stored))
+    return E.left(
+      corrupt(
+        path,
+        CHECKSUM_KEY,
+        `${CHECKSUM_KEY} must be "crc32:" and 8 lowercase hex digits, got ${JSON.stringify(stored)}`,
+      ),
+    );
+  const header = head.subarray(0, 8 + headerLength);
+  const at = indexOfBytes(header, MARKER) + MARKER.byteLength;
+  if (at < MARKER.byteLength || indexOfBytes(header, MARKER, at) !== -1)
+    return E.left(
+      corrupt(path, CHECKSUM_KEY, `the header must contain ${CHECKSUM_KEY} exactly once`),
+    );
+  const layout = safetensorsLayout(value, size - 8 - headerLength);
+  if (E.isLeft(layout)) return E.left(fromSafetensors(path, layout.left));
+  return E.right({ headerLength, meta: m, at, stored, layout: layout.right });
+};
+
+const checkCrc = (path: string, stored: string, crc: number): E.Either<CheckpointError, void> => {
+  const actual = `crc32:${hex8(crc)}`;
+  return actual === stored
+    ? E.right(undefined)
+    : E.left({
+        _tag: 'CheckpointChecksumMismatch',
+        path,
+        expected: stored,
+        actual,
+        message: `checkpoint ${path} is corrupt: checksum mismatch (stored ${stored}, computed ${actual}); a byte changed after it was written, use an older checkpoint`,
+      });
+};
+
+/** The schema version, once the checksum has shown the header is what was written. */
+const checkSchema = (
+  path: string,
+  meta: Readonly<Record<string, unknown>>,
+): E.Either<CheckpointError, number> => {
+  const schemaText = meta['danling.schema'];
   const schema =
     typeof schemaText === 'string' && /^\d+$/.test(schemaText) ? Number(schemaText) : NaN;
-  if (!Number.isSafeInteger(schema))
+  if (!Number.isSafeInteger(schema) || schema < 1)
     return E.left(
       corrupt(
         path,
@@ -367,57 +537,53 @@ export const decodeCheckpoint = (
       supported: CHECKPOINT_SCHEMA,
       message: `checkpoint ${path} has schema version ${schema}, but this danling reads versions up to ${CHECKPOINT_SCHEMA}: upgrade danling to load it`,
     });
-  const expectedBytes = 8 + headerLength + maxDataEnd(value);
-  if (expectedBytes > size)
-    return E.left({
-      _tag: 'CheckpointTruncated',
-      path,
-      expectedBytes,
-      actualBytes: size,
-      message: `checkpoint ${path} is truncated: its header describes ${expectedBytes} bytes but the file has ${size}; use an older checkpoint`,
-    });
-  const stored = m[CHECKSUM_KEY];
-  if (typeof stored !== 'string' || !CHECKSUM_RE.test(stored))
-    return E.left(
-      corrupt(
-        path,
-        CHECKSUM_KEY,
-        `${CHECKSUM_KEY} must be "crc32:" and 8 lowercase hex digits, got ${JSON.stringify(stored)}`,
-      ),
-    );
-  const at = indexOfBytes(bytes.subarray(0, 8 + headerLength), MARKER) + MARKER.byteLength;
-  if (
-    at < MARKER.byteLength ||
-    indexOfBytes(bytes.subarray(0, 8 + headerLength), MARKER, at) !== -1
-  )
-    return E.left(
-      corrupt(path, CHECKSUM_KEY, `the header must contain ${CHECKSUM_KEY} exactly once`),
-    );
-  const crc = precomputed?.at === at ? precomputed.crc : fileCrc(bytes, at);
-  const actual = `crc32:${hex8(crc)}`;
-  if (actual !== stored)
-    return E.left({
-      _tag: 'CheckpointChecksumMismatch',
-      path,
-      expected: stored,
-      actual,
-      message: `checkpoint ${path} is corrupt: checksum mismatch (stored ${stored}, computed ${actual}); a byte changed after it was written, use an older checkpoint`,
-    });
-  const file = decodeSafetensors(bytes);
-  if (E.isLeft(file)) return E.left(fromSafetensors(path, file.left));
-  const state = parseJsonField(path, 'danling.state', file.right.metadata['danling.state'] ?? '');
+  return E.right(schema);
+};
+
+/** Builds the loaded checkpoint from a verified header and each tensor's data. */
+const assemble = (
+  path: string,
+  head: CheckedHead,
+  schema: number,
+  size: number,
+  tensorOf: (span: TensorSpan) => Tensor,
+): E.Either<CheckpointError, LoadedCheckpoint> => {
+  const { metadata, spans } = head.layout;
+  const all: Record<string, Tensor> = {};
+  for (const span of spans) setOwn(all, span.name, tensorOf(span));
+  let stateText = metadata['danling.state'] ?? '';
+  const claimed = new Set<string>();
+  if (schema >= 2) {
+    const t = Object.hasOwn(all, STATE_TENSOR) ? all[STATE_TENSOR] : undefined;
+    if (t?.dtype !== 'U8' || t.shape.length !== 1)
+      return E.left(
+        corrupt(
+          path,
+          STATE_TENSOR,
+          `schema ${schema} needs the runner state as U8 tensor ${STATE_TENSOR}`,
+        ),
+      );
+    try {
+      stateText = new TextDecoder('utf-8', { fatal: true }).decode(t.data);
+    } catch (cause) {
+      return E.left(
+        corrupt(
+          path,
+          STATE_TENSOR,
+          `tensor ${STATE_TENSOR} is not the runner state's UTF-8 JSON (${cause instanceof Error ? cause.message : String(cause)})`,
+        ),
+      );
+    }
+    claimed.add(STATE_TENSOR);
+  }
+  const state = parseJsonField(path, 'danling.state', stateText);
   if (E.isLeft(state)) return state;
-  const partsJson = parseJsonField(
-    path,
-    'danling.parts',
-    file.right.metadata['danling.parts'] ?? '',
-  );
+  const partsJson = parseJsonField(path, 'danling.parts', metadata['danling.parts'] ?? '');
   if (E.isLeft(partsJson)) return partsJson;
   const entries = partsJson.right;
   if (typeof entries !== 'object' || entries === null || Array.isArray(entries))
     return E.left(corrupt(path, 'danling.parts', 'danling.parts must be an object of parts'));
   const parts: Record<string, StateDict> = {};
-  const claimed = new Set<string>();
   for (const [part, raw] of Object.entries(entries as Record<string, unknown>)) {
     const entry = raw as Partial<PartEntry> | null;
     if (
@@ -436,7 +602,7 @@ export const decodeCheckpoint = (
     const tensors: Record<string, Tensor> = {};
     for (const name of entry.tensors) {
       const full = `${part}/${name}`;
-      const t = file.right.tensors[full];
+      const t = Object.hasOwn(all, full) ? all[full] : undefined;
       if (t === undefined)
         return E.left(
           corrupt(
@@ -445,15 +611,40 @@ export const decodeCheckpoint = (
             `danling.parts.${part} lists tensor ${full}, which is not in the file`,
           ),
         );
-      tensors[name] = t;
+      setOwn(tensors, name, t);
       claimed.add(full);
     }
-    parts[part] = { tensors, json: entry.json ?? null };
+    setOwn(parts, part, { tensors, json: entry.json ?? null });
   }
-  for (const name of Object.keys(file.right.tensors))
+  for (const name of Object.keys(all))
     if (!claimed.has(name))
       return E.left(corrupt(path, name, `tensor ${name} belongs to no part in danling.parts`));
   return E.right({ path, schema, bytes: size, state: state.right, parts });
+};
+
+/**
+ * Decodes and fully verifies checkpoint bytes: header, format, length (truncation, trailing
+ * bytes), checksum, then the schema version, the safetensors layout, the state and parts JSON.
+ * `path` is used in error messages. Tensors are views of `bytes` where aligned.
+ */
+export const decodeCheckpoint = (
+  bytes: Uint8Array,
+  path: string,
+  precomputed?: { readonly at: number; readonly crc: number },
+): E.Either<CheckpointError, LoadedCheckpoint> => {
+  const size = bytes.byteLength;
+  const head = checkHead(path, bytes, size);
+  if (E.isLeft(head)) return head;
+  const { at, stored, meta, headerLength } = head.right;
+  const crc = precomputed?.at === at ? precomputed.crc : fileCrc(bytes, at);
+  const verified = checkCrc(path, stored, crc);
+  if (E.isLeft(verified)) return verified;
+  const schema = checkSchema(path, meta);
+  if (E.isLeft(schema)) return schema;
+  const data = 8 + headerLength;
+  return assemble(path, head.right, schema.right, size, (span) =>
+    tensorOfBytes(span, bytes.subarray(data + span.begin, data + span.end)),
+  );
 };
 
 /** CRC-32 of `bytes[from, to)` continuing `c`, with the 8 bytes at `at` read as ASCII zeros. */
@@ -466,65 +657,128 @@ const crcRange = (bytes: Uint8Array, from: number, to: number, at: number, c: nu
   return crc32(bytes.subarray(zTo, to), c);
 };
 
-/** Where the checksum digits are, once the header is in `bytes[0, have)`; -1 if not yet, -2 never. */
-const checksumAt = (bytes: Uint8Array, have: number): number => {
-  if (have < 8) return -1;
-  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(bytes.byteLength - 8)) return -2;
-  const end = 8 + Number(n);
-  if (have < end) return -1;
-  const i = indexOfBytes(bytes.subarray(0, end), MARKER);
-  return i < 0 ? -2 : i + MARKER.byteLength;
-};
-
-/**
- * Reads a whole file in pieces, computing the checkpoint CRC of each piece on the main thread
- * while the thread pool reads the next one. Without a recognisable header there is no CRC.
- */
-const readChecksummed = async (
-  fs: FileSystem,
-  file: string,
-): Promise<{ bytes: Uint8Array; crc?: { at: number; crc: number } }> => {
-  const handle = await fs.open(file, 'r');
-  try {
-    const { size } = await handle.stat();
-    const bytes = Buffer.allocUnsafeSlow(size);
-    const readPiece = async (from: number): Promise<number> => {
-      const length = Math.min(PIECE, size - from);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await handle.read(bytes, from + got, length - got, from + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got;
-    };
-    let have = 0;
-    let done = 0;
-    let at = -1;
-    let c = 0;
-    let pending: Promise<number> | undefined = size > 0 ? readPiece(0) : undefined;
-    while (pending !== undefined) {
-      const got = await pending;
-      const expected = Math.min(PIECE, size - have);
-      have += got;
-      pending = got === expected && have < size ? readPiece(have) : undefined;
-      if (at === -1) at = checksumAt(bytes, have);
-      if (at >= 0) {
-        c = crcRange(bytes, done, have, at, c);
-        done = have;
-      }
-    }
-    const view = bytes.subarray(0, have);
-    return at >= 0 && done === have ? { bytes: view, crc: { at, crc: c } } : { bytes: view };
-  } finally {
-    await handle.close();
+/** Reads `length` bytes at `position` into `buffer[offset..]`; resolves to the bytes read. */
+const readFully = async (
+  handle: FileHandleLike,
+  buffer: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<number> => {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await handle.read(
+      buffer,
+      offset + got,
+      Math.min(length - got, PIECE),
+      position + got,
+    );
+    if (bytesRead === 0) break;
+    got += bytesRead;
   }
+  return got;
+};
+
+const changedWhileRead = (
+  path: string,
+  expectedBytes: number,
+  actualBytes: number,
+): CheckpointError => ({
+  _tag: 'CheckpointTruncated',
+  path,
+  expectedBytes,
+  actualBytes,
+  message: `checkpoint ${path} is truncated: it shrank to ${actualBytes} bytes while being read (its header describes ${expectedBytes}); use an older checkpoint`,
+});
+
+/**
+ * Reads and verifies an open checkpoint: the 8-byte length and the header first (every size in it
+ * checked against the file's size before any data is read), then each tensor into its own
+ * buffer, in pieces: the CRC of one piece is computed on the main thread while the thread pool
+ * reads the next one.
+ */
+const readCheckpoint = async (
+  handle: FileHandleLike,
+  path: string,
+): Promise<E.Either<CheckpointError, LoadedCheckpoint>> => {
+  const { size } = await handle.stat();
+  const first = new Uint8Array(Math.min(8, size));
+  if ((await readFully(handle, first, 0, first.byteLength, 0)) < first.byteLength)
+    return E.left(changedWhileRead(path, size, 0));
+  const n = headerLengthOf(first);
+  let head = first;
+  if (n !== undefined && n <= BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
+    head = new Uint8Array(8 + Number(n));
+    if ((await readFully(handle, head, 0, head.byteLength, 0)) < head.byteLength)
+      return E.left(changedWhileRead(path, size, 0));
+  }
+  const checked = checkHead(path, head, size);
+  if (E.isLeft(checked)) return checked;
+  const { at, stored, meta, headerLength, layout } = checked.right;
+  let c = crcRange(head, 0, head.byteLength, at, 0);
+  const dataStart = 8 + headerLength;
+  const tensors = new Map<string, Tensor>();
+  const pieces: { bytes: Uint8Array; position: number; size: number }[] = [];
+  for (const span of layout.spans) {
+    const length = span.end - span.begin;
+    try {
+      // Each tensor its own buffer: no single allocation holds the file (Node 20 caps a Buffer
+      // at 4 GiB), and a tensor is refused before any data is read when it cannot be made here.
+      const buffer = new ArrayBuffer(length);
+      tensors.set(span.name, tensorOfBuffer(span, buffer));
+      for (let offset = 0; offset < length; offset += PIECE) {
+        const n = Math.min(PIECE, length - offset);
+        pieces.push({
+          bytes: new Uint8Array(buffer, offset, n),
+          position: dataStart + span.begin + offset,
+          size: DTYPE_SIZE[span.dtype],
+        });
+      }
+    } catch (cause) {
+      return E.left(
+        tooLarge(
+          path,
+          span.name,
+          length,
+          2 ** 32 * DTYPE_SIZE[span.dtype],
+          `cannot load ${path}: tensor ${span.name} (${span.dtype} [${span.shape.join(',')}], ${length} bytes) does not fit in one typed array here (${cause instanceof Error ? cause.message : String(cause)}); load it with Node 22 or later, or with more memory`,
+        ),
+      );
+    }
+  }
+  const start = (i: number): Promise<number> | undefined => {
+    const p = pieces[i];
+    return p === undefined
+      ? undefined
+      : readFully(handle, p.bytes, 0, p.bytes.byteLength, p.position);
+  };
+  let pending = start(0);
+  for (let i = 0; pending !== undefined; i++) {
+    const got = await pending;
+    const piece = pieces[i] as (typeof pieces)[number];
+    if (got < piece.bytes.byteLength)
+      return E.left(changedWhileRead(path, size, piece.position + got));
+    pending = start(i + 1);
+    c = crc32(piece.bytes, c);
+    toHostOrder(piece.bytes, piece.size);
+  }
+  const verified = checkCrc(path, stored, c);
+  if (E.isLeft(verified)) return verified;
+  const schema = checkSchema(path, meta);
+  if (E.isLeft(schema)) return schema;
+  return assemble(
+    path,
+    checked.right,
+    schema.right,
+    size,
+    (span) => tensors.get(span.name) as Tensor,
+  );
 };
 
 /**
- * Reads and fully verifies a checkpoint file (see {@link decodeCheckpoint}). A missing file is a
- * `CheckpointNotFound` naming the path.
+ * Reads and fully verifies a checkpoint file (see {@link decodeCheckpoint}), one tensor at a time
+ * (files over 4 GiB load). A missing file is a `CheckpointNotFound` naming the path; a FIFO,
+ * device or folder is a `CheckpointNotAFile` (never opened, so never waited on).
  *
  * @example
  * ```ts
@@ -537,9 +791,19 @@ export const loadCheckpointFile = async (
   options: Pick<CheckpointFileOptions, 'fs'> = {},
 ): Promise<E.Either<CheckpointError, LoadedCheckpoint>> => {
   const fs = options.fs ?? nodeFs;
-  let read: { bytes: Uint8Array; crc?: { at: number; crc: number } };
   try {
-    read = await readChecksummed(fs, path);
+    if (!(await fs.stat(path)).isFile())
+      return E.left({
+        _tag: 'CheckpointNotAFile',
+        path,
+        message: `checkpoint ${path} is not a regular file (a FIFO, device, socket or folder); give the path of a .safetensors file`,
+      });
+    const handle = await fs.open(path, 'r');
+    try {
+      return await readCheckpoint(handle, path);
+    } finally {
+      await handle.close();
+    }
   } catch (cause) {
     const e = fsError('read', path, cause);
     return E.left(
@@ -548,7 +812,6 @@ export const loadCheckpointFile = async (
         : e,
     );
   }
-  return decodeCheckpoint(read.bytes, path, read.crc);
 };
 
 /** The progress a checkpoint's header says it holds (unverified: for ranking only). */
@@ -581,10 +844,15 @@ export const peekCheckpointProgress = async (
       const header = JSON.parse(new TextDecoder().decode(json)) as {
         __metadata__?: Record<string, unknown>;
       };
-      const text = header.__metadata__?.['danling.state'];
-      if (typeof text !== 'string') return undefined;
-      const progress = (JSON.parse(text) as { progress?: { epoch?: unknown; step?: unknown } })
-        .progress;
+      const meta = header.__metadata__;
+      const stored = meta?.['danling.progress'];
+      const text = meta?.['danling.state'];
+      const progress =
+        typeof stored === 'string'
+          ? (JSON.parse(stored) as { epoch?: unknown; step?: unknown } | null)
+          : typeof text === 'string'
+            ? (JSON.parse(text) as { progress?: { epoch?: unknown; step?: unknown } }).progress
+            : undefined;
       const { epoch, step } = progress ?? {};
       return Number.isSafeInteger(epoch) && Number.isSafeInteger(step)
         ? { epoch: epoch as number, step: step as number }

@@ -86,6 +86,29 @@ export interface FileNotACheckpoint {
   readonly message: string;
 }
 
+/**
+ * A checkpoint over a limit of the format or of this runtime: refused at save time (never written
+ * when it could not be read back), or at load time for a file written by an older danling.
+ */
+export interface CheckpointTooLarge {
+  readonly _tag: 'CheckpointTooLarge';
+  readonly path: string;
+  /** What is over the limit: `header`, `danling.state`. */
+  readonly field: string;
+  /** Its size in bytes. */
+  readonly bytes: number;
+  /** The limit in bytes. */
+  readonly limit: number;
+  readonly message: string;
+}
+
+/** The checkpoint path is not a regular file (a FIFO, a device, a socket, a folder). */
+export interface CheckpointNotAFile {
+  readonly _tag: 'CheckpointNotAFile';
+  readonly path: string;
+  readonly message: string;
+}
+
 /** The checkpoint was written by a newer danling. */
 export interface CheckpointSchemaTooNew {
   readonly _tag: 'CheckpointSchemaTooNew';
@@ -151,5 +174,7 @@ export type CheckpointError =
   | CheckpointCorrupt
   | FileNotACheckpoint
   | CheckpointSchemaTooNew
+  | CheckpointTooLarge
+  | CheckpointNotAFile
   | CheckpointPartMismatch
   | PartStateFailed;

@@ -19,6 +19,7 @@ export interface ProgressBar {
     step: number,
     total: number,
     meters: Readonly<Record<string, number>>,
+    epoch?: string,
   ): void;
   /** Clears the line (before other output, or at the end). */
   clear(): void;
@@ -40,7 +41,7 @@ export const createProgressBar = (
   let drawn = false;
   if (stream.isTTY !== true) return { update: () => undefined, clear: () => undefined };
   return {
-    update: (split, step, total, meters) => {
+    update: (split, step, total, meters, epoch) => {
       const t = now();
       if (split !== lastSplit || step <= 1) {
         started = t;
@@ -55,6 +56,7 @@ export const createProgressBar = (
         elapsedMs: t - started,
         meters,
         width: (stream.columns ?? 80) - 1,
+        epoch,
       });
       stream.write(`\r\x1b[2K${line}`);
       drawn = true;

@@ -11,7 +11,6 @@ import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } f
 import { dirname } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
 import { id, isMainProcess, logPath, name } from '../../state/runner/selectors.js';
 import { fsError, type FsError } from '../storage/atomic.js';
@@ -200,9 +199,42 @@ export interface RunLoggerOptions {
   readonly onFileError?: (error: FsError) => void;
   /** Minimum level (default `info`). */
   readonly level?: string;
-  /** Where console lines go (default `process.stdout`); pretty when it is a TTY. */
+  /** Where console lines go (default `process.stdout`). */
   readonly stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  /**
+   * The console's format: `text` (default), one compact human line per event (the message only:
+   * no `run` / `id` / `rank` fields or result objects, which go to the log file), or `json`,
+   * pino's JSON lines for log collectors. The log file always gets JSON lines.
+   */
+  readonly format?: LogFormat;
 }
+
+/** The console's format (`config.logFormat`). */
+export type LogFormat = 'text' | 'json';
+
+const LEVEL_WORD: Readonly<Record<number, string>> = {
+  40: 'warning: ',
+  50: 'error: ',
+  60: 'fatal: ',
+};
+
+/**
+ * The compact console: each pino JSON line becomes its message alone (`warning: ` / `error: `
+ * before those levels), written to `out`. The fields stay in the log file.
+ */
+export const textConsole = (out: NodeJS.WritableStream): DestinationStream => ({
+  write: (line: string) => {
+    let text = line;
+    try {
+      const record = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      const level = typeof record.level === 'number' ? (LEVEL_WORD[record.level] ?? '') : '';
+      text = `${level}${typeof record.msg === 'string' ? record.msg : ''}\n`;
+    } catch {
+      // Not a JSON line: passed on as it is.
+    }
+    out.write(text);
+  },
+});
 
 /**
  * A pino logger writing to stdout and, synchronously so no line is lost, to the log file. A log
@@ -213,7 +245,7 @@ export const createRunLogger = (options: RunLoggerOptions = {}): Logger => {
   const out = options.stdout ?? process.stdout;
   const streams: { stream: DestinationStream | NodeJS.WritableStream; level: string }[] = [
     {
-      stream: out.isTTY === true ? pretty({ destination: out, colorize: true, sync: true }) : out,
+      stream: options.format === 'json' ? out : textConsole(out),
       level: options.level ?? 'info',
     },
   ];
@@ -255,7 +287,7 @@ export const createRunLogger = (options: RunLoggerOptions = {}): Logger => {
 
 /** Options of {@link initLogging}. */
 export interface InitLoggingOptions {
-  /** Where console lines go (default `process.stdout`); pretty when it is a TTY. */
+  /** Where console lines go (default `process.stdout`). */
   readonly stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   /**
    * The run log already opened with {@link openRunLog} (the shell opens it first, so that a bad
@@ -285,6 +317,7 @@ export const initLogging = (state: RunnerState, options: InitLoggingOptions = {}
   const logger = createRunLogger({
     file,
     level: state.config.logLevel,
+    format: state.config.logFormat,
     ...(onFileError === undefined ? {} : { onFileError }),
     ...(options.stdout === undefined ? {} : { stdout: options.stdout }),
   }).child({ run: name(state), id: id(state), rank: state.parallel.rank });

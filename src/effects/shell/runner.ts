@@ -19,7 +19,7 @@ import {
   type ParallelContext,
   type RunnerState,
 } from '../../state/runner/RunnerState.js';
-import { formatScoreRule, formatStepResult } from '../../state/runner/format.js';
+import { formatResult, formatScoreRule, formatStepResult } from '../../state/runner/format.js';
 import {
   getResult,
   bestResult,
@@ -41,7 +41,7 @@ import {
 import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
 import type { SavedCheckpoint } from '../checkpoint/checkpointStore.js';
 import { openHistory, type HistoryOptions, type HistoryWriter } from '../run/history.js';
-import { acquireRunLock, LOCK_NAME, type LockHeld, type RunLock } from '../storage/lock.js';
+import { acquireRunLock, LOCK_NAME, type LockError, type RunLock } from '../storage/lock.js';
 import {
   loadPretrained,
   readCheckpoint,
@@ -229,7 +229,7 @@ export type RunnerStartError =
   | PretrainedUnavailable
   | ConfigError
   | LauncherError
-  | LockHeld
+  | LockError
   | FsError
   | LoadCheckpointError
   | JsonlCorrupt
@@ -489,9 +489,16 @@ export const createRunner = async (
     for (const folder of [checkpointDir(state), dir(state)]) {
       const cleaned = await cleanupTemp(folder);
       if (E.isRight(cleaned) && cleaned.right.length > 0) {
-        warn(logger, warning('TempFilesRemoved', 'removed files left by an interrupted save'), {
-          files: cleaned.right,
-        });
+        warn(
+          logger,
+          warning(
+            'TempFilesRemoved',
+            `removed files left by an interrupted save: ${cleaned.right.join(', ')}`,
+          ),
+          {
+            files: cleaned.right,
+          },
+        );
       }
     }
     const written = await yaml(state, join(dir(state), 'config.yaml'));
@@ -555,7 +562,7 @@ export const createRunner = async (
         : { restartCount: restarts.count, restartVariable: restarts.variable }),
     },
     resumedFrom === null
-      ? 'run started'
+      ? `run started in ${dir(state)}`
       : `run resumed from ${resumedFrom} at epoch ${state.progress.epoch}, step ${state.progress.step}${
           restarts === undefined ? '' : ` (restart ${restarts.count}, ${restarts.variable})`
         }`,
@@ -705,24 +712,43 @@ export const createRunner = async (
     writeScore: (scoreName, score, split, step) =>
       runner.writeResult({ [scoreName]: score }, split, step),
     progress: (split, iteration, length) => {
-      if (isMainProcess(state)) bar.update(split, iteration, length, getResult(state, 'step'));
+      if (!isMainProcess(state)) return;
+      const end = state.config.epochEnd;
+      const at = end === undefined ? undefined : `epoch ${state.progress.epoch}/${end - 1}`;
+      bar.update(split, iteration, length, getResult(state, 'step'), at);
     },
     stepLog: async (split, iteration, length) => {
       bar.clear();
       const result = getResult(state, 'step');
-      logger.info(formatStepResult(state, result, split, iteration, length));
+      // The spec's print: step lines on the main process only.
+      if (isMainProcess(state))
+        logger.info(formatStepResult(state, result, split, iteration, length));
       if (state.mode === 'train') await runner.writeResult(result, split);
       return result;
     },
     printResult: () => {
       if (!isMainProcess(state)) return;
-      logger.info({ latest: latestResult(state) }, 'latest result');
-      logger.info({ best: bestResult(state) }, 'best result');
+      const latest = latestResult(state);
+      const best = bestResult(state);
+      const line = (r: typeof latest): string => {
+        if (r === null) return 'none';
+        const { index, ...rest } = r as Record<string, unknown>;
+        return `epoch ${String(index)}${formatResult(rest)}`;
+      };
+      logger.info({ latest }, `latest result: ${line(latest)}`);
+      logger.info({ best }, `best result: ${line(best)}`);
     },
     close: async () => {
       stop.remove();
       const saved = await saves.idle();
       bar.clear();
+      if (E.isLeft(saved)) {
+        // The run ends with an error in run.log, so `danling runs` shows it as failed.
+        logger.error(
+          { error: saved.left._tag },
+          `the run ends with a failed checkpoint save: ${saved.left.message}`,
+        );
+      }
       const closed = history === undefined ? E.right(undefined) : await history.close();
       if (E.isLeft(closed)) logError ??= closed.left;
       events?.close();

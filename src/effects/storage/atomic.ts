@@ -43,6 +43,8 @@ export interface FileSystem {
   mkdir(dir: string): Promise<void>;
   readFile(file: string): Promise<Uint8Array>;
   stat(file: string): Promise<{ size: number; mtimeMs: number; ino: number; isFile(): boolean }>;
+  /** Sets a file's access and modification times (seconds since the epoch); the lock's heartbeat. */
+  utimes(file: string, atime: number, mtime: number): Promise<void>;
 }
 
 /** The real file system (`node:fs/promises`). */
@@ -58,6 +60,7 @@ export const nodeFs: FileSystem = {
   },
   readFile: (file) => fsp.readFile(file),
   stat: (file) => fsp.stat(file),
+  utimes: (file, atime, mtime) => fsp.utimes(file, atime, mtime),
 };
 
 /** What went wrong with a file-system call, by cause. */
@@ -126,6 +129,18 @@ export const fsError = (op: string, file: string, cause: unknown): FsError => {
         ...base,
         _tag: 'PathNotADirectory',
         message: `cannot ${op} ${file}: a part of the path is a file, not a folder (ENOTDIR); change projectRoot or dir`,
+      };
+    case 'EEXIST':
+      if (op === 'create the folder')
+        return {
+          ...base,
+          _tag: 'PathNotADirectory',
+          message: `cannot create the folder ${file}: a file of that name is in the way (EEXIST); remove or rename it, or point checkpointDir / dir elsewhere`,
+        };
+      return {
+        ...base,
+        _tag: 'FileSystemFailed',
+        message: `cannot ${op} ${file}: ${causeText(cause)}`,
       };
     default:
       return {

@@ -79,6 +79,10 @@ export const ScoreModeSetting = refine(
   'one of auto, min, max',
   (u): u is 'auto' | 'min' | 'max' => u === 'auto' || u === 'min' || u === 'max',
 );
+export const LogFormatSetting = refine(
+  'one of text, json',
+  (u): u is 'text' | 'json' => u === 'text' || u === 'json',
+);
 /** Any JSON value. */
 export const JsonValue = refine('a JSON value', isJson);
 
@@ -184,6 +188,11 @@ export const KNOWN_KEYS = {
   deterministic: key(Bool, 'Ask the backend for deterministic kernels.', false),
   log: key(Bool, 'Write the run log.', true),
   tensorboard: key(Bool, 'Write TensorBoard event files.', false),
+  logFormat: key(
+    LogFormatSetting,
+    'Console format: `text`, one compact line per event, or `json` lines for log collectors (run.log is always JSON).',
+    'text',
+  ),
   logLevel: key(
     LogLevel,
     'Least severe log level shown on the console (run.log keeps debug and up).',
@@ -274,6 +283,7 @@ export interface KnownConfig {
   readonly deterministic: boolean;
   readonly log: boolean;
   readonly tensorboard: boolean;
+  readonly logFormat: 'text' | 'json';
   readonly logLevel: string;
   readonly epochEnd?: number;
   readonly stepEnd?: number;

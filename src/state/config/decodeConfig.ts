@@ -173,6 +173,7 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'maxToKeep',
   'tensorboard',
   'logLevel',
+  'logFormat',
   'log',
   'experimentId',
   'epoch',

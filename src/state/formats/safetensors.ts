@@ -210,11 +210,11 @@ export const encodeSafetensorsParts = (
   for (const name of names) {
     const t = tensors[name] as Tensor;
     const bytes = bytesOf(t.data);
-    header[name] = {
+    setOwn(header, name, {
       dtype: t.dtype,
       shape: t.shape,
       data_offsets: [offset, offset + bytes.byteLength],
-    };
+    });
     const size = DTYPE_SIZE[t.dtype];
     chunks.push(LITTLE_ENDIAN || size === 1 ? bytes : swapped(bytes, size));
     offset += bytes.byteLength;
@@ -322,26 +322,43 @@ const viewOrCopy = (
   return new Ctor(own.buffer, 0, (end - begin) / size);
 };
 
+/** Where one tensor's bytes are, relative to the end of the header. */
+export interface TensorSpan {
+  readonly name: string;
+  readonly begin: number;
+  readonly end: number;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+}
+
+/** The validated layout of a safetensors header: the metadata and the tensors in file order. */
+export interface SafetensorsLayout {
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly spans: readonly TensorSpan[];
+}
+
 /**
- * Decodes and validates a safetensors buffer: header length in range, JSON header, known dtypes,
- * shapes of non-negative integers, offsets inside the buffer, contiguous and not overlapping,
- * `end - begin == prod(shape) * size(dtype)`, and a string-to-string `__metadata__`.
- *
- * @example
- * ```ts
- * const file = decodeSafetensors(await fs.readFile('model.safetensors'));
- * if (E.isRight(file)) console.log(file.right.tensors['dense/kernel']?.shape);
- * ```
+ * Defines `key` as an own enumerable property (so that a name such as `__proto__` is stored like
+ * any other, never setting the prototype).
  */
-export const decodeSafetensors = (
-  bytes: Uint8Array,
-  options: DecodeOptions = {},
-): E.Either<SafetensorsError, SafetensorsFile> => {
-  const head = readSafetensorsHeader(bytes);
-  if (E.isLeft(head)) return head;
-  const { headerLength, value } = head.right;
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.byteLength - dataStart;
+export const setOwn = <V>(target: Record<string, V>, key: string, value: V): void => {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+};
+
+/**
+ * Validates a parsed safetensors header against a data section of `dataLength` bytes, without the
+ * data: known dtypes, shapes of non-negative integers, offsets inside the data, contiguous and not
+ * overlapping, `end - begin == prod(shape) * size(dtype)`, and a string-to-string `__metadata__`.
+ */
+export const safetensorsLayout = (
+  value: Readonly<Record<string, unknown>>,
+  dataLength: number,
+): E.Either<SafetensorsError, SafetensorsLayout> => {
   const metadata: Record<string, string> = {};
   const spans: { name: string; begin: number; end: number; dtype: Dtype; shape: number[] }[] = [];
   for (const [name, entry] of Object.entries(value)) {
@@ -353,7 +370,7 @@ export const decodeSafetensors = (
           return E.left(
             invalid('metadata', `__metadata__.${k}: expected a string, got ${typeof v}`),
           );
-        metadata[k] = v;
+        setOwn(metadata, k, v);
       }
       continue;
     }
@@ -432,13 +449,81 @@ export const decodeSafetensors = (
         `the tensors cover ${cursor} bytes but the data is ${dataLength} bytes (truncated or trailing bytes)`,
       ),
     );
+  return E.right({ metadata, spans });
+};
+
+/**
+ * The tensor of `span` over `bytes` (exactly the span's bytes, little-endian as in the file): a
+ * view where `bytes` is aligned to the element size, a copy otherwise or on a big-endian host.
+ */
+export const tensorOfBytes = (span: TensorSpan, bytes: Uint8Array): Tensor => {
+  const size = DTYPE_SIZE[span.dtype];
+  const own =
+    !LITTLE_ENDIAN && size > 1
+      ? swapped(bytes, size)
+      : bytes.byteOffset % size === 0
+        ? bytes
+        : bytes.slice();
+  const Ctor = ARRAY_OF[span.dtype];
+  return {
+    dtype: span.dtype,
+    shape: span.shape,
+    data: new Ctor(own.buffer as ArrayBuffer, own.byteOffset, own.byteLength / size),
+  };
+};
+
+/**
+ * The tensor of `span` over the whole of `buffer` (which must hold `end - begin` bytes in host
+ * byte order; see {@link toHostOrder}). Throws a `RangeError` where this runtime cannot make a
+ * typed array that long (Node 20: 2^32 elements).
+ */
+export const tensorOfBuffer = (span: TensorSpan, buffer: ArrayBuffer): Tensor => {
+  const size = DTYPE_SIZE[span.dtype];
+  return {
+    dtype: span.dtype,
+    shape: span.shape,
+    data: new ARRAY_OF[span.dtype](buffer, 0, buffer.byteLength / size),
+  };
+};
+
+/**
+ * Turns little-endian `size`-byte words read from a file into host order, in place (nothing to do
+ * on little-endian hosts). `bytes` must start at a word boundary.
+ */
+export const toHostOrder = (bytes: Uint8Array, size: number): void => {
+  if (LITTLE_ENDIAN || size === 1) return;
+  bytes.set(swapped(bytes, size));
+};
+
+/**
+ * Decodes and validates a safetensors buffer: header length in range, JSON header, known dtypes,
+ * shapes of non-negative integers, offsets inside the buffer, contiguous and not overlapping,
+ * `end - begin == prod(shape) * size(dtype)`, and a string-to-string `__metadata__`.
+ *
+ * @example
+ * ```ts
+ * const file = decodeSafetensors(await fs.readFile('model.safetensors'));
+ * if (E.isRight(file)) console.log(file.right.tensors['dense/kernel']?.shape);
+ * ```
+ */
+export const decodeSafetensors = (
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): E.Either<SafetensorsError, SafetensorsFile> => {
+  const head = readSafetensorsHeader(bytes);
+  if (E.isLeft(head)) return head;
+  const { headerLength, value } = head.right;
+  const dataStart = 8 + headerLength;
+  const layout = safetensorsLayout(value, bytes.byteLength - dataStart);
+  if (E.isLeft(layout)) return layout;
+  const { metadata, spans } = layout.right;
   const tensors: Record<string, Tensor> = {};
   const data = bytes.subarray(dataStart);
   for (const s of spans)
-    tensors[s.name] = {
+    setOwn(tensors, s.name, {
       dtype: s.dtype,
       shape: s.shape,
       data: viewOrCopy(data, s.begin, s.end, s.dtype, options.copy ?? false),
-    };
+    });
   return E.right({ tensors, metadata });
 };

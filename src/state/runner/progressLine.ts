@@ -14,6 +14,8 @@ export interface ProgressView {
   readonly meters: Readonly<Record<string, number>>;
   /** Terminal width in columns (the line is cut to it). */
   readonly width: number;
+  /** Where in the run, before the split (`epoch 3/19`, as the epoch lines count). */
+  readonly epoch?: string | undefined;
 }
 
 const clock = (seconds: number): string => {
@@ -31,9 +33,10 @@ const clock = (seconds: number): string => {
  * @example
  * renderProgress({ split: 'train', step: 3, total: 10, elapsedMs: 1500, meters: { loss: 0.5 }, width: 80 })
  * // 'train [======>              ] 3/10 2.0 it/s ETA 0:04 loss: 0.5000'
+ * renderProgress({ ..., epoch: 'epoch 3/19' }) // 'epoch 3/19 train [...'
  */
 export const renderProgress = (view: ProgressView): string => {
-  const { split, step, total, elapsedMs, meters, width } = view;
+  const { split, step, total, elapsedMs, meters, width, epoch } = view;
   const fraction = total > 0 ? Math.min(1, step / total) : 0;
   const barWidth = 20;
   const filled = Math.round(fraction * barWidth);
@@ -46,6 +49,6 @@ export const renderProgress = (view: ProgressView): string => {
   const values = Object.entries(meters)
     .map(([k, v]) => `${k}: ${formatValue(v)}`)
     .join(' ');
-  const line = `${split} [${bar}] ${step}/${total} ${rate.toFixed(1)} it/s ETA ${clock(eta)}${values === '' ? '' : ` ${values}`}`;
+  const line = `${epoch === undefined ? '' : `${epoch} `}${split} [${bar}] ${step}/${total} ${rate.toFixed(1)} it/s ETA ${clock(eta)}${values === '' ? '' : ` ${values}`}`;
   return line.length > width ? line.slice(0, Math.max(0, width)) : line;
 };

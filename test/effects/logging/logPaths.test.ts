@@ -112,7 +112,7 @@ describe('run log paths (issue 11 item 5)', () => {
   );
 
   it.each(cases)('%s: initLogging does not throw, reports it and logs to stdout', (_, config) => {
-    const state = createState(config(root), { timestamp: 'T' });
+    const state = createState({ ...config(root), logFormat: 'json' }, { timestamp: 'T' });
     const out = memory();
     const reported: FsError[] = [];
     const logger = initLogging(state, { stdout: out.stream, onFileError: (e) => reported.push(e) });

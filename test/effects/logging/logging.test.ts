@@ -17,11 +17,13 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** An in-memory stdout that is not a TTY (JSON lines). */
+/** An in-memory stdout that is not a TTY. */
 const memory = () => {
   const lines: string[] = [];
+  let text = '';
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
       lines.push(
         ...chunk
           .toString()
@@ -31,13 +33,17 @@ const memory = () => {
       done();
     },
   });
-  return { stream, lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    text: () => text,
+    lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 };
 
 describe('logging', () => {
   it('writes JSON lines bound to name, id and rank to stdout and run.log; console at logLevel', () => {
     const state = createState(
-      { projectRoot: root, runName: 'log', logLevel: 'warn' },
+      { projectRoot: root, runName: 'log', logLevel: 'warn', logFormat: 'json' },
       { timestamp: 'T' },
     );
     const out = memory();
@@ -58,8 +64,27 @@ describe('logging', () => {
     expect(out.lines().map((l) => l['msg'])).toEqual(['both']);
   });
 
+  it('the text console: one compact line per event, the message alone; the fields in run.log', () => {
+    const state = createState({ projectRoot: root, runName: 'log' }, { timestamp: 'T' });
+    const out = memory();
+    const logger = initLogging(state, { stdout: out.stream });
+    logger.info({ result: { loss: 1 } }, 'epoch [0/9]loss: 1.0000');
+    logger.warn({ warning: 'Tagged' }, 'a warning');
+    logger.error('an error');
+    expect(out.text()).toBe('epoch [0/9]loss: 1.0000\nwarning: a warning\nerror: an error\n');
+    const file = readFileSync(logPath(state), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(file[0]).toMatchObject({ run: 'DanLing-log', rank: 0, result: { loss: 1 } });
+    expect(file[1]).toMatchObject({ warning: 'Tagged' });
+  });
+
   it('prints only on the main process unless forced; other ranks write no file', () => {
-    const state = createState({ projectRoot: root }, { timestamp: 'T', rank: 1, worldSize: 2 });
+    const state = createState(
+      { projectRoot: root, logFormat: 'json' },
+      { timestamp: 'T', rank: 1, worldSize: 2 },
+    );
     const out = memory();
     const logger = initLogging(state, { stdout: out.stream });
     expect(print(logger, state, 'hidden')).toBe(false);

@@ -18,6 +18,20 @@ describe('renderProgress', () => {
       renderProgress({ split: 'val', step: 10, total: 10, elapsedMs: 5000, meters: {}, width: 80 }),
     ).toBe('val [====================] 10/10 2.0 it/s ETA 0:00');
     expect(
+      renderProgress({
+        split: 'val',
+        step: 10,
+        total: 10,
+        elapsedMs: 5000,
+        meters: {},
+        width: 80,
+        epoch: 'epoch 3/19',
+      }),
+    ).toBe('epoch 3/19 val [====================] 10/10 2.0 it/s ETA 0:00');
+    expect(
+      renderProgress({ split: 'val', step: 10, total: 10, elapsedMs: 5000, meters: {}, width: 80 }),
+    ).toBe('val [====================] 10/10 2.0 it/s ETA 0:00');
+    expect(
       renderProgress({ split: 'train', step: 0, total: 10, elapsedMs: 0, meters: {}, width: 12 }),
     ).toBe('train [     ');
   });

@@ -92,4 +92,33 @@ describe('createRunner', () => {
     const { existsSync } = await import('node:fs');
     expect(existsSync(dir(r.right.state))).toBe(false);
   });
+
+  it('step lines are printed on the main process only (the spec print)', async () => {
+    const { Writable } = await import('node:stream');
+    const { pino } = await import('pino');
+    const { actions } = await import('../../../src/reducers/actions.js');
+    const linesOf = async (rank: string) => {
+      const lines: string[] = [];
+      const logger = pino(
+        { level: 'info' },
+        new Writable({
+          write: (chunk: Buffer, _e, done) => {
+            lines.push((JSON.parse(chunk.toString()) as { msg: string }).msg);
+            done();
+          },
+        }),
+      );
+      const r = await createRunner(
+        { projectRoot: root, seed: 10, epochEnd: 2, log: false },
+        { logger, now: fixed, env: { RANK: rank, WORLD_SIZE: '2', LOCAL_RANK: rank } },
+      );
+      if (E.isLeft(r)) throw new Error(r.left.message);
+      r.right.dispatch(actions.updateMeters({ loss: 0.5 }, 1));
+      await r.right.stepLog('train', 1, 4);
+      await r.right.close();
+      return lines.filter((l) => l.startsWith('training on train'));
+    };
+    expect(await linesOf('0')).toEqual(['training on train [1/4]\tloss: 0.5000']);
+    expect(await linesOf('1')).toEqual([]);
+  });
 });

@@ -275,3 +275,28 @@ describe.skipIf(!hasPython)(
     });
   },
 );
+
+describe('names that are Object.prototype keys', () => {
+  it('a tensor and a metadata key named __proto__ decode as own properties (no pollution)', () => {
+    const json = Buffer.from(
+      '{"__metadata__":{"__proto__":"m"},"__proto__":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}',
+    );
+    const padded = Math.ceil(json.length / 8) * 8;
+    const bytes = Buffer.alloc(8 + padded + 2, 0x20);
+    bytes.writeBigUInt64LE(BigInt(padded), 0);
+    json.copy(bytes, 8);
+    bytes[8 + padded] = 7;
+    bytes[8 + padded + 1] = 9;
+    const decoded = decodeSafetensors(bytes);
+    if (E.isLeft(decoded)) throw new Error(decoded.left.message);
+    expect(Object.keys(decoded.right.tensors)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(decoded.right.tensors)).toBe(Object.prototype);
+    const t = Object.getOwnPropertyDescriptor(decoded.right.tensors, '__proto__')?.value as {
+      data: Uint8Array;
+    };
+    expect(Array.from(t.data)).toEqual([7, 9]);
+    expect(Object.getOwnPropertyDescriptor(decoded.right.metadata, '__proto__')?.value).toBe('m');
+    const again = encodeSafetensors(decoded.right.tensors, decoded.right.metadata);
+    expect(E.isRight(again) && Buffer.from(again.right).equals(bytes)).toBe(true);
+  });
+});

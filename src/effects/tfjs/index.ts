@@ -19,4 +19,14 @@ export { r2Score, auc, f1Macro, accuracy } from './epochMetrics.js';
 export type { EpochMetricFn } from './epochMetrics.js';
 export type { ScheduleInput } from '../../state/runner/schedule.js';
 export type { ScheduleConfig, ScheduleKind } from '../../state/config/Config.js';
-export type { TfjsTask, SplitData, BatchFn, TrainOutcome, TrainError } from './trainTfjs.js';
+export type {
+  TfjsTask,
+  SplitData,
+  BatchFn,
+  TrainOutcome,
+  TrainError,
+  TfjsHooks,
+  Hook,
+  HookContext,
+  HookResult,
+} from './trainTfjs.js';

@@ -40,6 +40,52 @@ export interface SplitData {
 /** A batch-wise function of targets and predictions giving a scalar (the loss, a metric). */
 export type BatchFn = (yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Scalar;
 
+/** What a hook may give back: actions for the loop to dispatch (data), or nothing. */
+export type HookResult = readonly Action[] | undefined;
+
+/**
+ * A hook: reads the state (and the context: the runner, for I/O or `requestStop()`), may return
+ * actions, which the loop dispatches (so they land in the action log and checkpoints, and a
+ * replay reaches the same state), synchronously or as a promise.
+ */
+export type Hook<C> = (state: RunnerState, context: C) => HookResult | Promise<HookResult>;
+
+/** Where the loop is when a hook runs. */
+export interface HookContext {
+  readonly runner: Runner;
+  readonly epoch: number;
+}
+
+/**
+ * The loop's extension points. Each runs at one place, with the state as it is there; a hook
+ * with state of its own keeps it in the runner state (return `mergeConfig` actions) or as a
+ * checkpoint part (`Stateful`), so that it survives a resume.
+ */
+export interface TfjsHooks {
+  /** Once per `trainTfjs` call, before the first epoch; again on a resume (return idempotent actions). */
+  readonly trainStart?: Hook<HookContext>;
+  /** When an epoch's training starts (not again when a resume continues inside it). */
+  readonly epochStart?: Hook<HookContext>;
+  /** After every optimizer step, with the batch's values (loss and batch metrics). */
+  readonly stepEnd?: Hook<
+    HookContext & {
+      readonly batch: number;
+      readonly batches: number;
+      readonly values: Readonly<Record<string, number>>;
+    }
+  >;
+  /** After each evaluated split, with its result (batch averages and epoch metrics). */
+  readonly evaluationEnd?: Hook<
+    HookContext & { readonly split: string; readonly result: Readonly<Record<string, number>> }
+  >;
+  /** After the epoch's result is appended and written, before its checkpoint. */
+  readonly epochEnd?: Hook<
+    HookContext & { readonly result: Readonly<Record<string, Record<string, number>>> }
+  >;
+  /** When training ends (epochEnd, stepEnd, patience); not on a graceful stop (the run goes on later). */
+  readonly trainEnd?: Hook<HookContext & { readonly reason: TrainOutcome['reason'] }>;
+}
+
 /** What the loop trains. */
 export interface TfjsTask {
   /** The `tf` module in use (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`). */
@@ -64,6 +110,8 @@ export interface TfjsTask {
   readonly trainSplit?: string;
   /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
   readonly save?: boolean;
+  /** Extension points (see {@link TfjsHooks}); none by default. */
+  readonly hooks?: TfjsHooks;
 }
 
 /** How the loop ended. */
@@ -170,6 +218,20 @@ export const trainTfjs = async (
   // dispatch is synchronous; a failed append to the action log is reported by the next flush
   // (every step line, every checkpoint, and the end of training).
   const send = (action: Action): RunnerState => runner.dispatch(action);
+  const hooks: TfjsHooks = task.hooks ?? {};
+  const sendAll = (actions: HookResult): void => {
+    if (actions !== undefined) for (const a of actions) send(a);
+  };
+  /**
+   * Runs a hook and dispatches what it returns; a promise only when the hook returned one (the
+   * caller awaits it then), so a synchronous hook costs no microtask.
+   */
+  const call = <C>(hook: Hook<C>, context: C): Promise<void> | undefined => {
+    const r = hook(runner.state, context);
+    if (r instanceof Promise) return r.then(sendAll);
+    sendAll(r);
+    return undefined;
+  };
   const flushed = async (): Promise<E.Either<TrainError, void>> =>
     E.mapLeft((e: { message: string }) => ({
       _tag: 'TrainFailed' as const,
@@ -344,6 +406,10 @@ export const trainTfjs = async (
     return failed('trainTfjs', { message: 'no end: set config.epochEnd or config.stepEnd' });
   }
   const saveSteps = runner.state.config.saveSteps;
+  if (hooks.trainStart !== undefined) {
+    const p = call(hooks.trainStart, { runner, epoch: firstEpoch(runner.state) });
+    if (p !== undefined) await p;
+  }
   for (let epoch = firstEpoch(runner.state); epoch < last; epoch++) {
     // A stop asked for at an epoch boundary: the state is the one last saved (the epoch-end
     // checkpoint, or the checkpoint the run resumed from).
@@ -367,6 +433,10 @@ export const trainTfjs = async (
         ? [act.startEpoch(epoch), act.setMode('train'), act.setSplit(trainName), act.resetMeters()]
         : [act.setMode('train'), act.setSplit(trainName)];
     for (const a of trainActions) send(a);
+    if (done === 0 && hooks.epochStart !== undefined) {
+      const p = call(hooks.epochStart, { runner, epoch });
+      if (p !== undefined) await p;
+    }
     const [order, rng] =
       resumeAt < batches ? permutation(runner.state.rng ?? [0, 0, 0, 0], trainSize) : [[], null];
     const indices = tf.tensor1d(order, 'int32');
@@ -424,6 +494,10 @@ export const trainTfjs = async (
       if (stepped) applyPending();
       send(act.updateMeters(values, size));
       runner.progress(trainName, b + 1, batches);
+      if (stepped && hooks.stepEnd !== undefined) {
+        const p = call(hooks.stepEnd, { runner, epoch, batch: b + 1, batches, values });
+        if (p !== undefined) await p;
+      }
       // A step line (and its metric row) is written at an optimizer-step boundary only: with
       // accumSteps > 1 a line due between two steps waits for the next one, so no two rows share
       // a step (the first batch of an epoch would repeat the previous epoch's last step).
@@ -471,6 +545,10 @@ export const trainTfjs = async (
       const evaluated = await evaluate(split, data);
       if (evaluated === undefined) return interrupt(trained, true);
       result[split] = evaluated;
+      if (hooks.evaluationEnd !== undefined) {
+        const p = call(hooks.evaluationEnd, { runner, epoch, split, result: evaluated });
+        if (p !== undefined) await p;
+      }
     }
     send(act.appendResult(result, epoch));
     // Epoch averages of the training split get their own tags (`train/epoch/loss`), apart from
@@ -483,6 +561,10 @@ export const trainTfjs = async (
       { epoch, result, best: isBest(runner.state) },
       formatEpochResult(runner.state, result),
     );
+    if (hooks.epochEnd !== undefined) {
+      const p = call(hooks.epochEnd, { runner, epoch, result });
+      if (p !== undefined) await p;
+    }
     if (task.save !== false) {
       // Copied now, written in the background (checkpoint, then the result files): the next
       // epoch trains while it is written. A failed write is logged and reported at the end.
@@ -502,6 +584,10 @@ export const trainTfjs = async (
       );
       break;
     }
+  }
+  if (hooks.trainEnd !== undefined) {
+    const p = call(hooks.trainEnd, { runner, epoch: runner.state.progress.epoch, reason });
+    if (p !== undefined) await p;
   }
   const done = await flushed();
   if (E.isLeft(done)) return done;

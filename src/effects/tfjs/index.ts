@@ -29,4 +29,5 @@ export type {
   Hook,
   HookContext,
   HookResult,
+  EvaluationInterrupted,
 } from './trainTfjs.js';

@@ -20,6 +20,7 @@ import type { RunnerState } from '../../state/runner/RunnerState.js';
 import { formatEarlyStop, formatEpochResult } from '../../state/runner/format.js';
 import {
   bestIndex,
+  checkpointDir,
   getResult,
   isBest,
   nextEpoch,
@@ -27,7 +28,12 @@ import {
   scoreMode,
   trainedInEpoch,
 } from '../../state/runner/selectors.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { warning } from '../../state/warning.js';
+import { loadPretrained } from '../run/runFiles.js';
 import type { Runner } from '../shell/runner.js';
+import { modelPart } from './tfjs.js';
 import type { EpochMetricFn } from './epochMetrics.js';
 import { signalExitCode } from '../shell/stop.js';
 
@@ -112,6 +118,13 @@ export interface TfjsTask {
   readonly save?: boolean;
   /** Extension points (see {@link TfjsHooks}); none by default. */
   readonly hooks?: TfjsHooks;
+  /**
+   * At the end of training (not on a graceful stop), load the model weights of the best
+   * checkpoint (`best.safetensors`) into the model, after the background saves are done (Keras'
+   * `restore_best_weights`). A run without one (no valid score, `save: false`) keeps its weights,
+   * with a `BestWeightsUnavailable` warning.
+   */
+  readonly restoreBest?: boolean;
 }
 
 /** How the loop ended. */
@@ -123,6 +136,8 @@ export interface TrainOutcome {
   readonly signal?: NodeJS.Signals;
   /** The exit code the process should end with: 128 + the signal number (`interrupted` only). */
   readonly exitCode?: number;
+  /** The checkpoint whose model weights were loaded at the end (`restoreBest`). */
+  readonly restoredFrom?: string;
 }
 
 /** A step of the loop could not write its files: what and where. */
@@ -196,114 +211,33 @@ export const clipGradients = (
   return out;
 };
 
-/**
- * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
- * without a better score. Each optimizer step is dispatched (`stepProgress`, `updateMeters`), so
- * the action log can replay the run; each epoch ends with `appendResult`, a checkpoint and the
- * result files. A resumed runner continues after its last finished epoch, with the same random
- * stream: the shuffles, and so the weights, are the ones an uninterrupted run would have.
- */
-export const trainTfjs = async (
-  runner: Runner,
-  task: TfjsTask,
-): Promise<E.Either<TrainError, TrainOutcome>> => {
-  const { tf, model, optimizer } = task;
-  const trainName = task.trainSplit ?? 'train';
-  const train = task.splits[trainName];
-  if (train === undefined) {
-    return failed('trainTfjs', {
-      message: `no ${JSON.stringify(trainName)} split among ${Object.keys(task.splits).join(', ')}`,
-    });
-  }
-  // dispatch is synchronous; a failed append to the action log is reported by the next flush
-  // (every step line, every checkpoint, and the end of training).
-  const send = (action: Action): RunnerState => runner.dispatch(action);
-  const hooks: TfjsHooks = task.hooks ?? {};
-  const sendAll = (actions: HookResult): void => {
-    if (actions !== undefined) for (const a of actions) send(a);
-  };
-  /**
-   * Runs a hook and dispatches what it returns; a promise only when the hook returned one (the
-   * caller awaits it then), so a synchronous hook costs no microtask.
-   */
-  const call = <C>(hook: Hook<C>, context: C): Promise<void> | undefined => {
-    const r = hook(runner.state, context);
-    if (r instanceof Promise) return r.then(sendAll);
-    sendAll(r);
-    return undefined;
-  };
-  const flushed = async (): Promise<E.Either<TrainError, void>> =>
-    E.mapLeft((e: { message: string }) => ({
-      _tag: 'TrainFailed' as const,
-      cause: e,
-      message: `action log: ${e.message}`,
-    }))(await runner.flush());
+/** Why the task's metric names clash, or `undefined`. */
+const metricClash = (task: TfjsTask): string | undefined => {
+  const names = Object.keys(task.metrics ?? {});
+  const clash = Object.keys(task.epochMetrics ?? {}).filter(
+    (k) => k === 'loss' || names.includes(k),
+  );
+  return clash.length === 0
+    ? undefined
+    : `${clash.join(', ')}: named in both metrics (or loss) and epochMetrics; rename one`;
+};
 
+/** The batch size of the config's dataloader (default 32). */
+const batchSizeOf = (runner: Runner): number => {
   const configured = getIn(runner.state.config as JsonObject, 'dataloader.batchSize');
-  const batchSize = typeof configured === 'number' ? configured : 32;
-  for (const [split, data] of Object.entries(task.splits)) {
-    const size = rows(data.x);
-    const known = runner.state.splits[split];
-    if (known?.size !== size || known.batchSize !== batchSize) {
-      send(act.registerSplit(split, { size, batchSize }));
-    }
-  }
+  return typeof configured === 'number' ? configured : 32;
+};
+
+/**
+ * The parts of the loop that training and {@link evaluate} share: the batch metrics, the turn
+ * given to the event loop, and the evaluation of one split (dispatching its actions).
+ */
+const evaluator = (runner: Runner, task: TfjsTask, batchSize: number) => {
+  const { tf, model } = task;
+  const send = (action: Action): RunnerState => runner.dispatch(action);
   const metricNames = Object.keys(task.metrics ?? {});
   const epochMetrics = task.epochMetrics ?? {};
   const epochNames = Object.keys(epochMetrics);
-  const clash = epochNames.filter((k) => k === 'loss' || metricNames.includes(k));
-  if (clash.length > 0) {
-    return failed('trainTfjs', {
-      message: `${clash.join(', ')}: named in both metrics (or loss) and epochMetrics; rename one`,
-    });
-  }
-  const registered = tf.engine().registeredVariables;
-  const variables = model.trainableWeights.flatMap((w) => {
-    const v = registered[w.name];
-    return v === undefined ? [] : [v];
-  });
-  const accum = runner.state.config.accumSteps;
-  const { epochEnd, stepEnd } = runner.state.config;
-  const trainSize = rows(train.x);
-  const batches = Math.ceil(trainSize / batchSize);
-  const logEvery = runner.state.config.logInterval ?? Math.max(1, Math.floor(batches / 10));
-  const { schedule, clipNorm, clipValue } = runner.state.config;
-  const clipping = clipNorm !== undefined || clipValue !== undefined;
-  // The schedule's inputs that do not change within the loop: the base rate (the optimizer's
-  // rate when the loop starts, or schedule.lr), the run's end in optimizer steps.
-  const startLr = optimizerLr(optimizer);
-  let baseLr = 0;
-  let totalSteps = 1;
-  if (schedule !== undefined) {
-    if (startLr === undefined && schedule.lr === undefined) {
-      return failed('trainTfjs', {
-        message: `config.schedule needs a base rate: the ${optimizer.getClassName()} has no numeric learningRate; set schedule.lr`,
-      });
-    }
-    baseLr = baseLearningRate(runner.state, startLr ?? 0);
-    totalSteps = scheduleTotalSteps(runner.state, Math.ceil(batches / accum));
-  }
-  // plateau's cuts change only when a result is appended: computed again when the history does.
-  let cutsFor: unknown = undefined;
-  let cuts = 0;
-  /** Sets the rate of the step about to be taken (a pure function of the state). */
-  const setRate = (): void => {
-    if (schedule === undefined) return;
-    const state = runner.state;
-    if (state.results !== cutsFor) {
-      cutsFor = state.results;
-      cuts = plateauReductions(state);
-    }
-    setOptimizerLr(
-      optimizer,
-      scheduledLr(schedule, {
-        baseLr,
-        step: state.progress.step,
-        totalSteps,
-        reductions: cuts,
-      }),
-    );
-  };
 
   /** Loss and metrics of one batch, as plain numbers. */
   const measure = (yTrue: TF.Tensor, yPred: TF.Tensor): Record<string, number> => {
@@ -371,6 +305,111 @@ export const trainTfjs = async (
     }
     return averaged;
   };
+  return { measure, turn, evaluate };
+};
+
+/**
+ * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
+ * without a better score. Each optimizer step is dispatched (`stepProgress`, `updateMeters`), so
+ * the action log can replay the run; each epoch ends with `appendResult`, a checkpoint and the
+ * result files. A resumed runner continues after its last finished epoch, with the same random
+ * stream: the shuffles, and so the weights, are the ones an uninterrupted run would have.
+ */
+export const trainTfjs = async (
+  runner: Runner,
+  task: TfjsTask,
+): Promise<E.Either<TrainError, TrainOutcome>> => {
+  const { tf, model, optimizer } = task;
+  const trainName = task.trainSplit ?? 'train';
+  const train = task.splits[trainName];
+  if (train === undefined) {
+    return failed('trainTfjs', {
+      message: `no ${JSON.stringify(trainName)} split among ${Object.keys(task.splits).join(', ')}`,
+    });
+  }
+  // dispatch is synchronous; a failed append to the action log is reported by the next flush
+  // (every step line, every checkpoint, and the end of training).
+  const send = (action: Action): RunnerState => runner.dispatch(action);
+  const hooks: TfjsHooks = task.hooks ?? {};
+  const sendAll = (actions: HookResult): void => {
+    if (actions !== undefined) for (const a of actions) send(a);
+  };
+  /**
+   * Runs a hook and dispatches what it returns; a promise only when the hook returned one (the
+   * caller awaits it then), so a synchronous hook costs no microtask.
+   */
+  const call = <C>(hook: Hook<C>, context: C): Promise<void> | undefined => {
+    const r = hook(runner.state, context);
+    if (r instanceof Promise) return r.then(sendAll);
+    sendAll(r);
+    return undefined;
+  };
+  const flushed = async (): Promise<E.Either<TrainError, void>> =>
+    E.mapLeft((e: { message: string }) => ({
+      _tag: 'TrainFailed' as const,
+      cause: e,
+      message: `action log: ${e.message}`,
+    }))(await runner.flush());
+
+  const batchSize = batchSizeOf(runner);
+  for (const [split, data] of Object.entries(task.splits)) {
+    const size = rows(data.x);
+    const known = runner.state.splits[split];
+    if (known?.size !== size || known.batchSize !== batchSize) {
+      send(act.registerSplit(split, { size, batchSize }));
+    }
+  }
+  const clash = metricClash(task);
+  if (clash !== undefined) return failed('trainTfjs', { message: clash });
+  const registered = tf.engine().registeredVariables;
+  const variables = model.trainableWeights.flatMap((w) => {
+    const v = registered[w.name];
+    return v === undefined ? [] : [v];
+  });
+  const accum = runner.state.config.accumSteps;
+  const { epochEnd, stepEnd } = runner.state.config;
+  const trainSize = rows(train.x);
+  const batches = Math.ceil(trainSize / batchSize);
+  const logEvery = runner.state.config.logInterval ?? Math.max(1, Math.floor(batches / 10));
+  const { schedule, clipNorm, clipValue } = runner.state.config;
+  const clipping = clipNorm !== undefined || clipValue !== undefined;
+  // The schedule's inputs that do not change within the loop: the base rate (the optimizer's
+  // rate when the loop starts, or schedule.lr), the run's end in optimizer steps.
+  const startLr = optimizerLr(optimizer);
+  let baseLr = 0;
+  let totalSteps = 1;
+  if (schedule !== undefined) {
+    if (startLr === undefined && schedule.lr === undefined) {
+      return failed('trainTfjs', {
+        message: `config.schedule needs a base rate: the ${optimizer.getClassName()} has no numeric learningRate; set schedule.lr`,
+      });
+    }
+    baseLr = baseLearningRate(runner.state, startLr ?? 0);
+    totalSteps = scheduleTotalSteps(runner.state, Math.ceil(batches / accum));
+  }
+  // plateau's cuts change only when a result is appended: computed again when the history does.
+  let cutsFor: unknown = undefined;
+  let cuts = 0;
+  /** Sets the rate of the step about to be taken (a pure function of the state). */
+  const setRate = (): void => {
+    if (schedule === undefined) return;
+    const state = runner.state;
+    if (state.results !== cutsFor) {
+      cutsFor = state.results;
+      cuts = plateauReductions(state);
+    }
+    setOptimizerLr(
+      optimizer,
+      scheduledLr(schedule, {
+        baseLr,
+        step: state.progress.step,
+        totalSteps,
+        reductions: cuts,
+      }),
+    );
+  };
+
+  const { measure, turn, evaluate } = evaluator(runner, task, batchSize);
 
   /**
    * The graceful stop: saves `latest` (of `saved`, default the current state), drains the action
@@ -593,5 +632,112 @@ export const trainTfjs = async (
   if (E.isLeft(done)) return done;
   const settled = await runner.settle();
   if (E.isLeft(settled)) return failed('saveCheckpoint', settled.left);
+  if (task.restoreBest === true) {
+    const path = join(checkpointDir(runner.state), 'best.safetensors');
+    if (task.save === false || !existsSync(path)) {
+      const w = warning(
+        'BestWeightsUnavailable',
+        `restoreBest: no ${path} (no valid score, or save: false); the model keeps its last weights`,
+      );
+      runner.logger.warn({ warning: w._tag }, w.message);
+    } else {
+      const loaded = await loadPretrained(runner.state, modelPart(tf, model), path);
+      if (E.isLeft(loaded)) return failed('restoreBest', loaded.left);
+      runner.logger.info(
+        { restoredFrom: path, bestIndex: bestIndex(runner.state) },
+        `restored the best weights (epoch ${String(bestIndex(runner.state))}) from ${path}`,
+      );
+      return E.right({ state: runner.state, reason, restoredFrom: path });
+    }
+  }
   return E.right({ state: runner.state, reason });
+};
+
+/**
+ * Evaluates one of `task.splits` with the current weights, after training or in a runner that
+ * only evaluates: the same batches, metrics and epoch metrics as the loop's evaluation, its
+ * actions dispatched (`setMode('eval')`, `setSplit`, `resetMeters`, `updateMeters`), the values
+ * written as `split/name` scalars at the current step (unless `write: false`). The result is
+ * not appended to the history. A graceful stop asked for on the way is an
+ * `EvaluationInterrupted`.
+ *
+ * @example
+ * const test = await evaluate(runner, { ...task, splits: { ...task.splits, test } }, 'test');
+ */
+export const evaluate = async (
+  runner: Runner,
+  task: TfjsTask,
+  split: string,
+  options: { readonly write?: boolean } = {},
+): Promise<E.Either<TrainError | EvaluationInterrupted, Readonly<Record<string, number>>>> => {
+  const data = task.splits[split];
+  if (data === undefined) {
+    return failed('evaluate', {
+      message: `no ${JSON.stringify(split)} split among ${Object.keys(task.splits).join(', ')}`,
+    });
+  }
+  const clash = metricClash(task);
+  if (clash !== undefined) return failed('evaluate', { message: clash });
+  const batchSize = batchSizeOf(runner);
+  const size = rows(data.x);
+  const known = runner.state.splits[split];
+  if (known?.size !== size || known.batchSize !== batchSize) {
+    runner.dispatch(act.registerSplit(split, { size, batchSize }));
+  }
+  const result = await evaluator(runner, task, batchSize).evaluate(split, data);
+  if (result === undefined) {
+    const signal = runner.stopSignal() ?? 'SIGTERM';
+    return E.left({
+      _tag: 'EvaluationInterrupted',
+      signal,
+      message: `evaluation of ${split} interrupted by ${signal}`,
+    });
+  }
+  if (options.write !== false) {
+    const w = await runner.writeResult(result, split);
+    if (E.isLeft(w)) return failed('writeResult', w.left);
+  }
+  const f = await runner.flush();
+  if (E.isLeft(f)) return failed('action log', f.left);
+  return E.right(result);
+};
+
+/** A graceful stop was asked for while {@link evaluate} ran. */
+export interface EvaluationInterrupted {
+  readonly _tag: 'EvaluationInterrupted';
+  readonly signal: NodeJS.Signals;
+  readonly message: string;
+}
+
+/**
+ * The model's predictions for `x` (samples along the first axis), in batches of
+ * `dataloader.batchSize` with `training: false`, concatenated: one tensor for the caller to
+ * dispose. Changes no state. A `Left` when the model refuses the input (a shape mismatch).
+ *
+ * @example
+ * const probs = predict(runner, task, xTest); // E.Either<TrainError, tf.Tensor>
+ */
+export const predict = (
+  runner: Runner,
+  task: Pick<TfjsTask, 'tf' | 'model'>,
+  x: TF.Tensor,
+): E.Either<TrainError, TF.Tensor> => {
+  const { tf, model } = task;
+  const batchSize = batchSizeOf(runner);
+  const n = rows(x);
+  try {
+    return E.right(
+      tf.tidy(() => {
+        const parts: TF.Tensor[] = [];
+        for (let start = 0; start < n; start += batchSize) {
+          const size = Math.min(batchSize, n - start);
+          parts.push(model.apply(x.slice(start, size), { training: false }) as TF.Tensor);
+        }
+        if (parts.length === 0) return model.apply(x, { training: false }) as TF.Tensor;
+        return parts.length === 1 ? (parts[0] as TF.Tensor) : tf.concat(parts);
+      }),
+    );
+  } catch (error) {
+    return failed('predict', { message: error instanceof Error ? error.message : String(error) });
+  }
 };

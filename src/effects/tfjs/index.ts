@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { modelPart, optimizerPart } from './tfjs.js';
-export type { TfModule } from './tfjs.js';
+export type { TfModule, ModelPart } from './tfjs.js';
 export { trainTfjs, firstEpoch, clipGradients, optimizerLr, setOptimizerLr } from './trainTfjs.js';
 export {
   learningRate,

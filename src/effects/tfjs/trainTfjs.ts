@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { warning } from '../../state/warning.js';
 import { loadPretrained } from '../run/runFiles.js';
 import type { Runner } from '../shell/runner.js';
-import { modelPart } from './tfjs.js';
+import { modelPart, type ModelPart } from './tfjs.js';
 import type { EpochMetricFn } from './epochMetrics.js';
 import { signalExitCode } from '../shell/stop.js';
 
@@ -326,6 +326,36 @@ export const trainTfjs = async (
     return failed('trainTfjs', {
       message: `no ${JSON.stringify(trainName)} split among ${Object.keys(task.splits).join(', ')}`,
     });
+  }
+  // The backend: switched to config.backend when another one is in use (tfjs moves the
+  // variables over); a resume from a checkpoint saved on another backend is no longer bitwise.
+  const wanted = runner.state.config.backend;
+  if (wanted !== undefined && tf.getBackend() !== wanted) {
+    let switched: boolean;
+    try {
+      switched = await tf.setBackend(wanted);
+      await tf.ready();
+    } catch {
+      switched = false;
+    }
+    if (!switched) {
+      return failed('trainTfjs', {
+        message: `backend: the ${wanted} backend is not registered or did not start${wanted === 'wasm' ? "; import '@tensorflow/tfjs-backend-wasm' before trainTfjs" : ''}`,
+      });
+    }
+  }
+  const backend = tf.getBackend();
+  runner.logger.debug({ backend }, `training on the ${backend} backend`);
+  const savedOn =
+    runner.resumedFrom === null
+      ? undefined
+      : (runner.parts['model'] as Partial<ModelPart> | undefined)?.loadedBackend?.();
+  if (savedOn !== undefined && savedOn !== backend) {
+    const w = warning(
+      'BackendChanged',
+      `${runner.resumedFrom ?? 'the checkpoint'} was saved on the ${savedOn} backend, this run uses ${backend}: the resume is not bitwise exact (set backend: ${savedOn} to continue exactly)`,
+    );
+    runner.logger.warn({ warning: w._tag, savedOn, backend }, w.message);
   }
   // dispatch is synchronous; a failed append to the action log is reported by the next flush
   // (every step line, every checkpoint, and the end of training).

@@ -83,6 +83,11 @@ export const LogFormatSetting = refine(
   'one of text, json',
   (u): u is 'text' | 'json' => u === 'text' || u === 'json',
 );
+/** The TensorFlow.js backend the loop runs on. */
+export const BackendSetting = refine(
+  'one of cpu, wasm',
+  (u): u is 'cpu' | 'wasm' => u === 'cpu' || u === 'wasm',
+);
 /** Any JSON value. */
 export const JsonValue = refine('a JSON value', isJson);
 
@@ -256,6 +261,10 @@ export const KNOWN_KEYS = {
     PositiveNumber,
     'Clip the averaged gradients to this global L2 norm before each optimizer step.',
   ),
+  backend: key(
+    BackendSetting,
+    'TensorFlow.js backend trainTfjs switches to (import `@tensorflow/tfjs-backend-wasm` for wasm); the one in use by default.',
+  ),
   clipValue: key(
     PositiveNumber,
     'Clip every averaged gradient value to [-clipValue, clipValue] before each optimizer step.',
@@ -311,6 +320,7 @@ export interface KnownConfig {
   readonly schedule?: ScheduleConfig;
   readonly clipNorm?: number;
   readonly clipValue?: number;
+  readonly backend?: 'cpu' | 'wasm';
   readonly dataloader?: DataloaderConfig;
 }
 

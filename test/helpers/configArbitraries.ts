@@ -30,6 +30,8 @@ const valueFor = (codecName: string): fc.Arbitrary<Json> => {
       return fc.boolean();
     case 'one of trace, debug, info, warn, error, fatal, silent':
       return fc.constantFrom('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent');
+    case 'one of text, json':
+      return fc.constantFrom('text', 'json');
     case 'one of cpu, wasm':
       return fc.constantFrom('cpu', 'wasm');
     case Schedule.name:

@@ -2,7 +2,10 @@
  * A training loop for TensorFlow.js models in the spirit of DanLing's TorchRunner, built on the
  * reducers: train and evaluate each epoch over named splits, meters per batch, gradient
  * accumulation, epochEnd / stepEnd, appendResult after evaluation, checkpoints and result files,
- * early stopping with `patience` computed from the results history (so it survives a resume).
+ * early stopping with `patience` computed from the results history (so it survives a resume);
+ * learning-rate schedules (pure functions of the state) set before every optimizer step,
+ * gradient clipping, epoch metrics over whole splits, hooks whose actions are dispatched,
+ * `evaluate`, `predict` and `restoreBest`.
  */
 import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
@@ -313,7 +316,12 @@ const evaluator = (runner: Runner, task: TfjsTask, batchSize: number) => {
  * without a better score. Each optimizer step is dispatched (`stepProgress`, `updateMeters`), so
  * the action log can replay the run; each epoch ends with `appendResult`, a checkpoint and the
  * result files. A resumed runner continues after its last finished epoch, with the same random
- * stream: the shuffles, and so the weights, are the ones an uninterrupted run would have.
+ * stream: the shuffles, and so the weights, are the ones an uninterrupted run would have. Before
+ * each optimizer step the rate of `config.schedule` is set and the averaged gradients are
+ * clipped (`clipNorm`, `clipValue`); `task.hooks` run at their places, their actions dispatched.
+ *
+ * @example
+ * const outcome = await trainTfjs(runner, { tf, model, optimizer, loss, splits: { train, val } });
  */
 export const trainTfjs = async (
   runner: Runner,

@@ -79,7 +79,10 @@ describe('examples', () => {
       'epoch [1/2]',
       'epoch [2/2]',
     ]);
-    expect(lines.filter((l) => l.startsWith('training on train ['))).not.toHaveLength(0);
+    // A short split (8 batches) logs only its last step by default: one step line an epoch.
+    const steps = lines.filter((l) => l.startsWith('training on train ['));
+    expect(steps).toHaveLength(3);
+    for (const l of steps) expect(l).toMatch(/^training on train \[8\/8\]\tloss: /);
     expect(lines.filter((l) => /^best result: epoch \d$/.test(l))).toHaveLength(1);
     const json = tsx([
       'examples/iris.ts',
@@ -95,7 +98,7 @@ describe('examples', () => {
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { run: string; rank: number; msg: string });
-    expect(records.length).toBeGreaterThan(10);
+    expect(records.length).toBeGreaterThan(5);
     expect(records[0]).toMatchObject({ run: 'iris-mlp', rank: 0 });
   });
 

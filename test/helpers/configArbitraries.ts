@@ -2,7 +2,7 @@
  * fast-check arbitraries for configs, built from KNOWN_KEYS so they cannot drift from the codecs.
  */
 import fc from 'fast-check';
-import { FolderName, KNOWN_KEYS, type KeySpec } from '../../src/state/config/Config.js';
+import { FolderName, KNOWN_KEYS, Schedule, type KeySpec } from '../../src/state/config/Config.js';
 import type { Json, JsonObject } from '../../src/state/Json.js';
 
 const known = KNOWN_KEYS as Record<string, KeySpec>;
@@ -32,6 +32,20 @@ const valueFor = (codecName: string): fc.Arbitrary<Json> => {
       return fc.boolean();
     case 'one of trace, debug, info, warn, error, fatal, silent':
       return fc.constantFrom('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent');
+    case 'one of cpu, wasm':
+      return fc.constantFrom('cpu', 'wasm');
+    case Schedule.name:
+      return fc.oneof(
+        fc.record(
+          {
+            kind: fc.constantFrom('constant', 'cosine', 'linear', 'plateau'),
+            warmupSteps: fc.nat({ max: 100 }),
+            minLr: fc.constant(0),
+          },
+          { requiredKeys: ['kind'] },
+        ),
+        fc.record({ kind: fc.constant('step'), stepSize: fc.integer({ min: 1, max: 100 }) }),
+      );
     default:
       throw new Error(`no arbitrary for ${codecName}`);
   }

@@ -6,6 +6,28 @@
  * @packageDocumentation
  */
 export { modelPart, optimizerPart } from './tfjs.js';
-export type { TfModule } from './tfjs.js';
-export { trainTfjs, firstEpoch } from './trainTfjs.js';
-export type { TfjsTask, SplitData, BatchFn, TrainOutcome, TrainError } from './trainTfjs.js';
+export type { TfModule, ModelPart } from './tfjs.js';
+export { trainTfjs, firstEpoch, clipGradients, optimizerLr, setOptimizerLr } from './trainTfjs.js';
+export {
+  learningRate,
+  scheduledLr,
+  plateauReductions,
+  scheduleTotalSteps,
+  baseLearningRate,
+} from '../../state/runner/schedule.js';
+export { r2Score, auc, f1Macro, accuracy } from './epochMetrics.js';
+export type { EpochMetricFn } from './epochMetrics.js';
+export type { ScheduleInput } from '../../state/runner/schedule.js';
+export type { ScheduleConfig, ScheduleKind } from '../../state/config/Config.js';
+export type {
+  TfjsTask,
+  SplitData,
+  BatchFn,
+  TrainOutcome,
+  TrainError,
+  TfjsHooks,
+  Hook,
+  HookContext,
+  HookResult,
+  EvaluationInterrupted,
+} from './trainTfjs.js';

@@ -9,7 +9,14 @@ import type { StateDict, Stateful } from '../checkpoint/checkpointFile.js';
 import type { Dtype, Tensor, TensorData } from '../../state/formats/safetensors.js';
 
 /** The part of the `tf` namespace the adapters use. */
-export type TfModule = Pick<typeof TF, 'tensor' | 'scalar' | 'tidy'>;
+export type TfModule = Pick<typeof TF, 'tensor' | 'scalar' | 'tidy'> &
+  Partial<Pick<typeof TF, 'getBackend'>>;
+
+/** A model part: also says which backend the checkpoint it loaded was saved on. */
+export interface ModelPart extends Stateful {
+  /** The backend named in the last state dict loaded (`undefined`: none loaded, or not recorded). */
+  loadedBackend(): string | undefined;
+}
 
 const DTYPES: Readonly<Record<string, Dtype>> = { float32: 'F32', int32: 'I32', bool: 'U8' };
 
@@ -44,32 +51,39 @@ const sameShape = (a: readonly number[], b: readonly (number | null)[]): boolean
  * @example
  * const parts = { model: modelPart(tf, model), optimizer: optimizerPart(tf, optimizer) };
  */
-export const modelPart = (tf: TfModule, model: TF.LayersModel): Stateful => ({
-  stateDict: async (): Promise<StateDict> => {
-    const tensors: Record<string, Tensor> = {};
-    for (const w of model.weights) tensors[w.originalName] = await toTensor(w.read());
-    return { tensors };
-  },
-  loadStateDict: (stateDict: StateDict): void => {
-    const tensors = stateDict.tensors ?? {};
-    const problems: string[] = [];
-    for (const w of model.weights) {
-      const t = tensors[w.originalName];
-      if (t === undefined) problems.push(`${w.originalName}: missing from the checkpoint`);
-      else if (!sameShape(t.shape, w.shape)) {
-        problems.push(
-          `${w.originalName}: expected shape [${w.shape.join(',')}], got [${t.shape.join(',')}]`,
-        );
-      } else if (DTYPES[w.dtype] !== t.dtype) {
-        problems.push(`${w.originalName}: expected ${String(DTYPES[w.dtype])}, got ${t.dtype}`);
+export const modelPart = (tf: TfModule, model: TF.LayersModel): ModelPart => {
+  let loaded: string | undefined;
+  return {
+    loadedBackend: () => loaded,
+    stateDict: async (): Promise<StateDict> => {
+      const tensors: Record<string, Tensor> = {};
+      for (const w of model.weights) tensors[w.originalName] = await toTensor(w.read());
+      const backend = tf.getBackend?.();
+      return backend === undefined ? { tensors } : { tensors, json: { backend } };
+    },
+    loadStateDict: (stateDict: StateDict): void => {
+      const tensors = stateDict.tensors ?? {};
+      const problems: string[] = [];
+      for (const w of model.weights) {
+        const t = tensors[w.originalName];
+        if (t === undefined) problems.push(`${w.originalName}: missing from the checkpoint`);
+        else if (!sameShape(t.shape, w.shape)) {
+          problems.push(
+            `${w.originalName}: expected shape [${w.shape.join(',')}], got [${t.shape.join(',')}]`,
+          );
+        } else if (DTYPES[w.dtype] !== t.dtype) {
+          problems.push(`${w.originalName}: expected ${String(DTYPES[w.dtype])}, got ${t.dtype}`);
+        }
       }
-    }
-    if (problems.length > 0) throw new Error(`model weights do not fit:\n${problems.join('\n')}`);
-    model.setWeights(
-      model.weights.map((w) => fromTensor(tf, w.originalName, tensors[w.originalName] as Tensor)),
-    );
-  },
-});
+      if (problems.length > 0) throw new Error(`model weights do not fit:\n${problems.join('\n')}`);
+      model.setWeights(
+        model.weights.map((w) => fromTensor(tf, w.originalName, tensors[w.originalName] as Tensor)),
+      );
+      const json = stateDict.json as { backend?: unknown } | undefined;
+      loaded = typeof json?.backend === 'string' ? json.backend : undefined;
+    },
+  };
+};
 
 /** Optimizer fields that `getWeights` leaves out but an exact resume needs (Adam, Adamax). */
 const EXTRA_SCALARS = ['accBeta1', 'accBeta2'] as const;

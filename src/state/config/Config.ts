@@ -68,6 +68,7 @@ export const LogLevel = refine(
     ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(u),
 );
 /** A boolean. */
+export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
 /** A finite number >= 0. */
 export const NonNegativeNumber = refine(
   'a non-negative number',
@@ -82,9 +83,84 @@ export const LogFormatSetting = refine(
   'one of text, json',
   (u): u is 'text' | 'json' => u === 'text' || u === 'json',
 );
-export const Bool = refine('a boolean', (u): u is boolean => typeof u === 'boolean');
+/** The TensorFlow.js backend the loop runs on. */
+export const BackendSetting = refine(
+  'one of cpu, wasm',
+  (u): u is 'cpu' | 'wasm' => u === 'cpu' || u === 'wasm',
+);
 /** Any JSON value. */
 export const JsonValue = refine('a JSON value', isJson);
+
+/** The kinds of learning-rate schedule (`schedule.kind`). */
+export const SCHEDULE_KINDS = [
+  'constant',
+  'step',
+  'exponential',
+  'cosine',
+  'linear',
+  'plateau',
+] as const;
+
+/** A learning-rate schedule's kind. */
+export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
+
+/**
+ * A learning-rate schedule (`config.schedule`): a pure function of the state (the optimizer step,
+ * and for `plateau` the results history), so a resume gets the same rate. Optional linear warm-up
+ * from `minLr` to the base rate over `warmupSteps` optimizer steps, then `kind`:
+ * `constant`; `step` (times `gamma`, default 0.1, every `stepSize` steps); `exponential` (times
+ * `gamma` every step); `cosine` / `linear` (down to `minLr` at `totalSteps`, default the run's
+ * end); `plateau` (times `factor`, default 0.1, after `patience` results, default 10, without an
+ * improvement of the score by more than `threshold`, default 0). Never below `minLr` (default 0).
+ */
+export interface ScheduleConfig {
+  readonly kind: ScheduleKind;
+  /** The base rate; default: the optimizer's rate when the loop starts. */
+  readonly lr?: number;
+  readonly warmupSteps?: number;
+  readonly minLr?: number;
+  readonly stepSize?: number;
+  readonly gamma?: number;
+  readonly totalSteps?: number;
+  readonly factor?: number;
+  readonly patience?: number;
+  readonly threshold?: number;
+}
+
+const SCHEDULE_FIELDS: Readonly<Record<string, (u: unknown) => boolean>> = {
+  kind: (u) => SCHEDULE_KINDS.includes(u as ScheduleKind),
+  lr: (u) => PositiveNumber.is(u),
+  warmupSteps: (u) => NonNegativeInt.is(u),
+  minLr: (u) => NonNegativeNumber.is(u),
+  stepSize: (u) => PositiveInt.is(u),
+  gamma: (u) => PositiveNumber.is(u),
+  totalSteps: (u) => PositiveInt.is(u),
+  factor: (u) => PositiveNumber.is(u) && u < 1,
+  patience: (u) => PositiveInt.is(u),
+  threshold: (u) => NonNegativeNumber.is(u),
+};
+
+const isSchedule = (u: unknown): u is ScheduleConfig => {
+  if (typeof u !== 'object' || u === null || Array.isArray(u)) return false;
+  const o = u as Record<string, unknown>;
+  if (!Object.hasOwn(o, 'kind')) return false;
+  for (const [k, v] of Object.entries(o)) {
+    const ok = Object.hasOwn(SCHEDULE_FIELDS, k) ? SCHEDULE_FIELDS[k] : undefined;
+    if (ok === undefined || !ok(v)) return false;
+  }
+  if (o['kind'] === 'step' && o['stepSize'] === undefined) return false;
+  if (o['kind'] === 'exponential' && o['gamma'] === undefined) return false;
+  if (typeof o['lr'] === 'number' && typeof o['minLr'] === 'number' && o['minLr'] > o['lr']) {
+    return false;
+  }
+  return true;
+};
+
+/** A {@link ScheduleConfig}. */
+export const Schedule = refine(
+  'a schedule object: kind (constant, step, exponential, cosine, linear, plateau) and its fields',
+  isSchedule,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Known keys.
@@ -161,7 +237,10 @@ export const KNOWN_KEYS = {
     PositiveInt,
     'Never delete the `epoch-N` checkpoints of every M-th epoch, whatever `maxToKeep` says.',
   ),
-  logInterval: key(PositiveInt, 'Steps between progress lines; a tenth of the split by default.'),
+  logInterval: key(
+    PositiveInt,
+    'Steps between progress lines; by default a tenth of the split, and only the last of a split of up to ten.',
+  ),
   maxToKeep: key(
     PositiveInt,
     'How many epoch-N checkpoints to keep (latest and best always stay); all by default.',
@@ -185,6 +264,22 @@ export const KNOWN_KEYS = {
   accumSteps: key(PositiveInt, 'Iterations accumulated into one optimizer step.', 1),
   lrScaleFactor: key(PositiveNumber, 'Learning-rate scale factor (linear scaling rule).'),
   batchSizeBase: key(PositiveNumber, 'Base batch size of the linear scaling rule.'),
+  schedule: key(
+    Schedule,
+    'Learning-rate schedule, set by the loop before each optimizer step (see "Learning-rate schedules"); constant by default.',
+  ),
+  clipNorm: key(
+    PositiveNumber,
+    'Clip the averaged gradients to this global L2 norm before each optimizer step.',
+  ),
+  backend: key(
+    BackendSetting,
+    'TensorFlow.js backend trainTfjs switches to (import `@tensorflow/tfjs-backend-wasm` for wasm); the one in use by default.',
+  ),
+  clipValue: key(
+    PositiveNumber,
+    'Clip every averaged gradient value to [-clipValue, clipValue] before each optimizer step.',
+  ),
 } as const satisfies Record<string, KeySpec>;
 
 /** Names of the known top-level keys. */
@@ -235,6 +330,10 @@ export interface KnownConfig {
   readonly accumSteps: number;
   readonly lrScaleFactor?: number;
   readonly batchSizeBase?: number;
+  readonly schedule?: ScheduleConfig;
+  readonly clipNorm?: number;
+  readonly clipValue?: number;
+  readonly backend?: 'cpu' | 'wasm';
   readonly dataloader?: DataloaderConfig;
 }
 

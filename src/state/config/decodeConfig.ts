@@ -177,6 +177,7 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'logLevel',
   'logFormat',
   'log',
+  'backend',
   'experimentId',
   'epoch',
   'step',

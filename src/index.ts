@@ -129,6 +129,18 @@ export type { ScaleLrError, ScaledLr } from './reducers/scaleLr.js';
 export { actions, reduce, replay, decodeAction, definitions } from './reducers/actions.js';
 export type { Action, ActionType, ActionOf, ActionInvalid } from './reducers/actions.js';
 
+// --- learning-rate schedules (pure functions of the state) and epoch metrics over arrays ---
+export {
+  learningRate,
+  scheduledLr,
+  plateauReductions,
+  scheduleTotalSteps,
+  baseLearningRate,
+} from './state/runner/schedule.js';
+export type { ScheduleInput } from './state/runner/schedule.js';
+export type { ScheduleConfig, ScheduleKind } from './state/config/Config.js';
+export * as epochMetrics from './state/runner/epochMetrics.js';
+
 // --- randomness in the state (pure-rand) ---
 export { seedRng, permutation } from './state/runner/rng.js';
 export type { RngState } from './state/runner/rng.js';

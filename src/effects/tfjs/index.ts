@@ -7,18 +7,18 @@
  */
 export { modelPart, optimizerPart } from './tfjs.js';
 export type { TfModule, ModelPart } from './tfjs.js';
-export { trainTfjs, firstEpoch, clipGradients, optimizerLr, setOptimizerLr } from './trainTfjs.js';
 export {
-  learningRate,
-  scheduledLr,
-  plateauReductions,
-  scheduleTotalSteps,
-  baseLearningRate,
-} from '../../state/runner/schedule.js';
+  trainTfjs,
+  firstEpoch,
+  evaluate,
+  predict,
+  clipGradients,
+  optimizerLr,
+  setOptimizerLr,
+} from './trainTfjs.js';
+// Epoch metrics over tensors (the pure array versions are `epochMetrics` in 'danling').
 export { r2Score, auc, f1Macro, accuracy } from './epochMetrics.js';
 export type { EpochMetricFn } from './epochMetrics.js';
-export type { ScheduleInput } from '../../state/runner/schedule.js';
-export type { ScheduleConfig, ScheduleKind } from '../../state/config/Config.js';
 export type {
   TfjsTask,
   SplitData,

@@ -27,15 +27,17 @@ import { persistState, SCHEMA_VERSION, type RunnerState } from '../../state/runn
 import { get, intMapGet } from '../../state/runner/vector.js';
 import type { FsError } from '../storage/atomic.js';
 import {
-  findLastLine,
-  openLineAppender,
-  scanLines,
-  type BatchOptions,
   type FsyncPolicy,
   type JsonlCorrupt,
   type JsonlInvalidValue,
   type JsonlTornLine,
 } from '../storage/jsonl.js';
+import {
+  findLastLine,
+  openLineAppender,
+  scanLines,
+  type BatchOptions,
+} from '../storage/lineAppender.js';
 import { ACTION, LOG_SCHEMA, startsWith } from './historyReader.js';
 
 /** One line of the log: the header, an action, or a snapshot of the state after `actions` actions. */

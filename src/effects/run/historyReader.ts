@@ -9,7 +9,8 @@ import { type Json } from '../../state/Json.js';
 import { persistResults, type ResultEntry } from '../../state/runner/results.js';
 import { decodeState, type RunnerState, type StateError } from '../../state/runner/RunnerState.js';
 import type { FsError } from '../storage/atomic.js';
-import { scanLines, type JsonlTornLine } from '../storage/jsonl.js';
+import type { JsonlTornLine } from '../storage/jsonl.js';
+import { scanLines } from '../storage/lineAppender.js';
 
 /** A log line that is neither an action nor a valid snapshot, or a log that cannot be replayed. */
 export interface HistoryInvalid {

@@ -167,7 +167,7 @@ describe('JSON Lines under SIGKILL', () => {
 
 describe('the batched line appender', () => {
   it('syncInBackground writes the buffer at once and resolves once it is fsynced; close waits for it', async () => {
-    const { openLineAppender } = await import('../../../src/effects/storage/jsonl.js');
+    const { openLineAppender } = await import('../../../src/effects/storage/lineAppender.js');
     const opened = await openLineAppender(file, { maxLines: 1000, maxMs: 0 });
     if (E.isLeft(opened)) throw new Error(opened.left.message);
     const { appender } = opened.right;

@@ -10,8 +10,6 @@
 import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { actions as act, type Action } from '../../reducers/actions.js';
-import { getIn } from '../../state/config/merge.js';
-import type { JsonObject } from '../../state/Json.js';
 import { permutation } from '../../state/runner/rng.js';
 import {
   baseLearningRate,
@@ -26,7 +24,6 @@ import {
   checkpointDir,
   getResult,
   isBest,
-  nextEpoch,
   patienceExhausted,
   scoreMode,
   trainedInEpoch,
@@ -37,279 +34,23 @@ import { warning } from '../../state/warning.js';
 import { loadPretrained } from '../run/runFiles.js';
 import type { Runner } from '../shell/runner.js';
 import { modelPart, type ModelPart } from './tfjs.js';
-import type { EpochMetricFn } from './epochMetrics.js';
 import { signalExitCode } from '../shell/stop.js';
-
-/** One split's data: inputs and targets with the samples along the first axis. */
-export interface SplitData {
-  readonly x: TF.Tensor;
-  readonly y: TF.Tensor;
-}
-
-/** A batch-wise function of targets and predictions giving a scalar (the loss, a metric). */
-export type BatchFn = (yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Scalar;
-
-/** What a hook may give back: actions for the loop to dispatch (data), or nothing. */
-export type HookResult = readonly Action[] | undefined;
-
-/**
- * A hook: reads the state (and the context: the runner, for I/O or `requestStop()`), may return
- * actions, which the loop dispatches (so they land in the action log and checkpoints, and a
- * replay reaches the same state), synchronously or as a promise.
- */
-export type Hook<C> = (state: RunnerState, context: C) => HookResult | Promise<HookResult>;
-
-/** Where the loop is when a hook runs. */
-export interface HookContext {
-  readonly runner: Runner;
-  readonly epoch: number;
-}
-
-/**
- * The loop's extension points. Each runs at one place, with the state as it is there; a hook
- * with state of its own keeps it in the runner state (return `mergeConfig` actions) or as a
- * checkpoint part (`Stateful`), so that it survives a resume.
- */
-export interface TfjsHooks {
-  /** Once per `trainTfjs` call, before the first epoch; again on a resume (return idempotent actions). */
-  readonly trainStart?: Hook<HookContext>;
-  /** When an epoch's training starts (not again when a resume continues inside it). */
-  readonly epochStart?: Hook<HookContext>;
-  /** After every optimizer step, with the batch's values (loss and batch metrics). */
-  readonly stepEnd?: Hook<
-    HookContext & {
-      readonly batch: number;
-      readonly batches: number;
-      readonly values: Readonly<Record<string, number>>;
-    }
-  >;
-  /** After each evaluated split, with its result (batch averages and epoch metrics). */
-  readonly evaluationEnd?: Hook<
-    HookContext & { readonly split: string; readonly result: Readonly<Record<string, number>> }
-  >;
-  /** After the epoch's result is appended and written, before its checkpoint. */
-  readonly epochEnd?: Hook<
-    HookContext & { readonly result: Readonly<Record<string, Record<string, number>>> }
-  >;
-  /** When training ends (epochEnd, stepEnd, patience); not on a graceful stop (the run goes on later). */
-  readonly trainEnd?: Hook<HookContext & { readonly reason: TrainOutcome['reason'] }>;
-}
-
-/** What the loop trains. */
-export interface TfjsTask {
-  /** The `tf` module in use (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`). */
-  readonly tf: typeof TF;
-  readonly model: TF.LayersModel;
-  readonly optimizer: TF.Optimizer;
-  /** The spec's criterion. */
-  readonly loss: BatchFn;
-  /** Metrics averaged over each split, sample-weighted. */
-  readonly metrics?: Readonly<Record<string, BatchFn>>;
-  /**
-   * Metrics over all of an evaluated split's predictions (`r2Score`, `auc`, `f1Macro`,
-   * `accuracy`, or your own `(yTrue, yPred) => number`), computed once per split per epoch after
-   * its batches: exact where a batch average is not. They join the split's result (so one can be
-   * the score), the metric files and TensorBoard. Not computed for the training split, whose
-   * predictions come from a model changing along the epoch (and would not survive a resume
-   * inside it): evaluate the training data as a split of its own for that.
-   */
-  readonly epochMetrics?: Readonly<Record<string, EpochMetricFn>>;
-  /** Named splits; the training split is `trainSplit` (default `train`), the others are evaluated. */
-  readonly splits: Readonly<Record<string, SplitData>>;
-  readonly trainSplit?: string;
-  /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
-  readonly save?: boolean;
-  /** Extension points (see {@link TfjsHooks}); none by default. */
-  readonly hooks?: TfjsHooks;
-  /**
-   * At the end of training (not on a graceful stop), load the model weights of the best
-   * checkpoint (`best.safetensors`) into the model, after the background saves are done (Keras'
-   * `restore_best_weights`). A run without one (no valid score, `save: false`) keeps its weights,
-   * with a `BestWeightsUnavailable` warning.
-   */
-  readonly restoreBest?: boolean;
-}
-
-/** How the loop ended. */
-export interface TrainOutcome {
-  readonly state: RunnerState;
-  /** `epochEnd`, `stepEnd`, `patience` (early stopping), or `interrupted` (a graceful stop). */
-  readonly reason: 'epochEnd' | 'stepEnd' | 'patience' | 'interrupted';
-  /** The signal that stopped the run (`interrupted` only). */
-  readonly signal?: NodeJS.Signals;
-  /** The exit code the process should end with: 128 + the signal number (`interrupted` only). */
-  readonly exitCode?: number;
-  /** The checkpoint whose model weights were loaded at the end (`restoreBest`). */
-  readonly restoredFrom?: string;
-}
-
-/** A step of the loop could not write its files: what and where. */
-export interface TrainError {
-  readonly _tag: 'TrainFailed';
-  readonly cause: { readonly message: string };
-  readonly message: string;
-}
-
-const failed = (what: string, cause: { message: string }): E.Either<TrainError, never> =>
-  E.left({ _tag: 'TrainFailed', cause, message: `${what}: ${cause.message}` });
-
-/** The epoch to start at: the one after the last finished epoch when the run resumed. */
-export const firstEpoch = (state: RunnerState): number => nextEpoch(state);
-
-/** Samples along the first axis. */
-const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;
-
-const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
-
-/** The fields of a tfjs optimizer that hold its rate (SGD and Momentum keep a scalar too). */
-interface RateField {
-  learningRate?: unknown;
-  setLearningRate?: (lr: number) => void;
-}
-
-/** The optimizer's learning rate, when it has a numeric one. */
-export const optimizerLr = (optimizer: TF.Optimizer): number | undefined => {
-  const lr = (optimizer as unknown as RateField).learningRate;
-  return typeof lr === 'number' ? lr : undefined;
-};
-
-/**
- * Sets a tfjs optimizer's rate: `setLearningRate` where the optimizer has one (SGD, Momentum:
- * they keep `-lr` as a scalar), else the `learningRate` field, which Adam, Adamax, RMSProp and
- * Adagrad read at every `applyGradients`. Nothing is done when the rate is unchanged.
- */
-export const setOptimizerLr = (optimizer: TF.Optimizer, lr: number): void => {
-  const o = optimizer as unknown as RateField;
-  if (o.learningRate === lr) return;
-  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
-  else o.learningRate = lr;
-};
-
-/**
- * Gradient clipping as `config.clipNorm` / `config.clipValue` ask (TensorFlow's
- * `clip_by_global_norm`, then `clip_by_value`): with a global L2 norm `n` over all gradients
- * above `clipNorm`, each is scaled by `clipNorm / n`; then each value is clipped to
- * `[-clipValue, clipValue]`. Call inside `tf.tidy`.
- */
-export const clipGradients = (
-  tf: typeof TF,
-  grads: Readonly<Record<string, TF.Tensor>>,
-  clip: { readonly clipNorm?: number | undefined; readonly clipValue?: number | undefined },
-): Record<string, TF.Tensor> => {
-  let out: Record<string, TF.Tensor> = { ...grads };
-  const { clipNorm, clipValue } = clip;
-  if (clipNorm !== undefined) {
-    const squares = Object.values(out).map((g) => tf.sum(tf.square(g)));
-    const norm = tf.sqrt(squares.length === 1 ? (squares[0] as TF.Tensor) : tf.addN(squares));
-    const scale = tf.div(clipNorm, tf.maximum(norm, clipNorm));
-    const scaled: Record<string, TF.Tensor> = {};
-    for (const [k, g] of Object.entries(out)) scaled[k] = tf.mul(g, scale);
-    out = scaled;
-  }
-  if (clipValue !== undefined) {
-    const clipped: Record<string, TF.Tensor> = {};
-    for (const [k, g] of Object.entries(out)) clipped[k] = tf.clipByValue(g, -clipValue, clipValue);
-    out = clipped;
-  }
-  return out;
-};
-
-/** Why the task's metric names clash, or `undefined`. */
-const metricClash = (task: TfjsTask): string | undefined => {
-  const names = Object.keys(task.metrics ?? {});
-  const clash = Object.keys(task.epochMetrics ?? {}).filter(
-    (k) => k === 'loss' || names.includes(k),
-  );
-  return clash.length === 0
-    ? undefined
-    : `${clash.join(', ')}: named in both metrics (or loss) and epochMetrics; rename one`;
-};
-
-/** The batch size of the config's dataloader (default 32). */
-const batchSizeOf = (runner: Runner): number => {
-  const configured = getIn(runner.state.config as JsonObject, 'dataloader.batchSize');
-  return typeof configured === 'number' ? configured : 32;
-};
-
-/**
- * The parts of the loop that training and {@link evaluate} share: the batch metrics, the turn
- * given to the event loop, and the evaluation of one split (dispatching its actions).
- */
-const evaluator = (runner: Runner, task: TfjsTask, batchSize: number) => {
-  const { tf, model } = task;
-  const send = (action: Action): RunnerState => runner.dispatch(action);
-  const metricNames = Object.keys(task.metrics ?? {});
-  const epochMetrics = task.epochMetrics ?? {};
-  const epochNames = Object.keys(epochMetrics);
-
-  /** Loss and metrics of one batch, as plain numbers. */
-  const measure = (yTrue: TF.Tensor, yPred: TF.Tensor): Record<string, number> => {
-    const out: Record<string, number> = {};
-    for (const k of metricNames) {
-      const fn = task.metrics?.[k];
-      if (fn !== undefined) out[k] = tf.tidy(() => numberOf(fn(yTrue, yPred)));
-    }
-    return out;
-  };
-
-  // The loop never waits on anything while it trains, so signal handlers (a graceful stop)
-  // could not run, nor a checkpoint written in the background: it gives the event loop a turn
-  // at a batch boundary every 20 ms, and at every one while a checkpoint is being written.
-  let lastTurn = performance.now();
-  const turn = async (): Promise<void> => {
-    if (runner.pendingSaves() === 0 && performance.now() - lastTurn < 20) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    lastTurn = performance.now();
-  };
-
-  /** Evaluates one split; `undefined` when a stop was asked for on the way. */
-  const evaluate = async (
-    split: string,
-    data: SplitData,
-  ): Promise<Record<string, number> | undefined> => {
-    for (const a of [act.setMode('eval'), act.setSplit(split), act.resetMeters()]) {
-      send(a);
-    }
-    const n = rows(data.x);
-    // Predictions are kept only when epoch metrics need them.
-    const preds: TF.Tensor[] = [];
-    const dispose = (): void => {
-      for (const p of preds) p.dispose();
-    };
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      const values = tf.tidy(() => {
-        const xb = data.x.slice(start, size);
-        const yb = data.y.slice(start, size);
-        const pred = model.apply(xb, { training: false }) as TF.Tensor;
-        if (epochNames.length > 0) preds.push(tf.keep(pred));
-        return { loss: numberOf(task.loss(yb, pred)), ...measure(yb, pred) };
-      });
-      send(act.updateMeters(values, size));
-      await turn();
-      if (runner.stopSignal() !== null) {
-        dispose();
-        return undefined;
-      }
-    }
-    const averaged = { ...getResult(runner.state, 'epoch') };
-    if (epochNames.length === 0) return averaged;
-    if (preds.length === 0) {
-      for (const k of epochNames) averaged[k] = Number.NaN;
-      return averaged;
-    }
-    try {
-      tf.tidy(() => {
-        const all = preds.length === 1 ? (preds[0] as TF.Tensor) : tf.concat(preds);
-        for (const k of epochNames) averaged[k] = (epochMetrics[k] as EpochMetricFn)(data.y, all);
-      });
-    } finally {
-      dispose();
-    }
-    return averaged;
-  };
-  return { measure, turn, evaluate };
-};
+import {
+  type HookResult,
+  type Hook,
+  type TfjsHooks,
+  type TfjsTask,
+  type TrainOutcome,
+  type TrainError,
+  failed,
+  firstEpoch,
+  rows,
+  numberOf,
+  metricClash,
+  batchSizeOf,
+} from './task.js';
+import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
+import { evaluator } from './evaluate.js';
 
 /**
  * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
@@ -694,91 +435,17 @@ export const trainTfjs = async (
   return E.right({ state: runner.state, reason });
 };
 
-/**
- * Evaluates one of `task.splits` with the current weights, after training or in a runner that
- * only evaluates: the same batches, metrics and epoch metrics as the loop's evaluation, its
- * actions dispatched (`setMode('eval')`, `setSplit`, `resetMeters`, `updateMeters`), the values
- * written as `split/name` scalars at the current step (unless `write: false`). The result is
- * not appended to the history. A graceful stop asked for on the way is an
- * `EvaluationInterrupted`.
- *
- * @example
- * const test = await evaluate(runner, { ...task, splits: { ...task.splits, test } }, 'test');
- */
-export const evaluate = async (
-  runner: Runner,
-  task: TfjsTask,
-  split: string,
-  options: { readonly write?: boolean } = {},
-): Promise<E.Either<TrainError | EvaluationInterrupted, Readonly<Record<string, number>>>> => {
-  const data = task.splits[split];
-  if (data === undefined) {
-    return failed('evaluate', {
-      message: `no ${JSON.stringify(split)} split among ${Object.keys(task.splits).join(', ')}`,
-    });
-  }
-  const clash = metricClash(task);
-  if (clash !== undefined) return failed('evaluate', { message: clash });
-  const batchSize = batchSizeOf(runner);
-  const size = rows(data.x);
-  const known = runner.state.splits[split];
-  if (known?.size !== size || known.batchSize !== batchSize) {
-    runner.dispatch(act.registerSplit(split, { size, batchSize }));
-  }
-  const result = await evaluator(runner, task, batchSize).evaluate(split, data);
-  if (result === undefined) {
-    const signal = runner.stopSignal() ?? 'SIGTERM';
-    return E.left({
-      _tag: 'EvaluationInterrupted',
-      signal,
-      message: `evaluation of ${split} interrupted by ${signal}`,
-    });
-  }
-  if (options.write !== false) {
-    const w = await runner.writeResult(result, split);
-    if (E.isLeft(w)) return failed('writeResult', w.left);
-  }
-  const f = await runner.flush();
-  if (E.isLeft(f)) return failed('action log', f.left);
-  return E.right(result);
-};
-
-/** A graceful stop was asked for while {@link evaluate} ran. */
-export interface EvaluationInterrupted {
-  readonly _tag: 'EvaluationInterrupted';
-  readonly signal: NodeJS.Signals;
-  readonly message: string;
-}
-
-/**
- * The model's predictions for `x` (samples along the first axis), in batches of
- * `dataloader.batchSize` with `training: false`, concatenated: one tensor for the caller to
- * dispose. Changes no state. A `Left` when the model refuses the input (a shape mismatch).
- *
- * @example
- * const probs = predict(runner, task, xTest); // E.Either<TrainError, tf.Tensor>
- */
-export const predict = (
-  runner: Runner,
-  task: Pick<TfjsTask, 'tf' | 'model'>,
-  x: TF.Tensor,
-): E.Either<TrainError, TF.Tensor> => {
-  const { tf, model } = task;
-  const batchSize = batchSizeOf(runner);
-  const n = rows(x);
-  try {
-    return E.right(
-      tf.tidy(() => {
-        const parts: TF.Tensor[] = [];
-        for (let start = 0; start < n; start += batchSize) {
-          const size = Math.min(batchSize, n - start);
-          parts.push(model.apply(x.slice(start, size), { training: false }) as TF.Tensor);
-        }
-        if (parts.length === 0) return model.apply(x, { training: false }) as TF.Tensor;
-        return parts.length === 1 ? (parts[0] as TF.Tensor) : tf.concat(parts);
-      }),
-    );
-  } catch (error) {
-    return failed('predict', { message: error instanceof Error ? error.message : String(error) });
-  }
-};
+export {
+  firstEpoch,
+  type SplitData,
+  type BatchFn,
+  type HookResult,
+  type Hook,
+  type HookContext,
+  type TfjsHooks,
+  type TfjsTask,
+  type TrainOutcome,
+  type TrainError,
+} from './task.js';
+export { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
+export { evaluate, predict, type EvaluationInterrupted } from './evaluate.js';

@@ -1,0 +1,151 @@
+/**
+ * What `trainTfjs` trains (`TfjsTask`: the model, optimizer, loss, metrics, splits, hooks) and
+ * how it ends (`TrainOutcome`, `TrainError`), with the loop's small helpers.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import * as E from 'fp-ts/lib/Either.js';
+import { type Action } from '../../reducers/actions.js';
+import { getIn } from '../../state/config/merge.js';
+import type { JsonObject } from '../../state/Json.js';
+import type { RunnerState } from '../../state/runner/RunnerState.js';
+import { nextEpoch } from '../../state/runner/selectors.js';
+import type { Runner } from '../shell/runner.js';
+import type { EpochMetricFn } from './epochMetrics.js';
+
+/** One split's data: inputs and targets with the samples along the first axis. */
+export interface SplitData {
+  readonly x: TF.Tensor;
+  readonly y: TF.Tensor;
+}
+
+/** A batch-wise function of targets and predictions giving a scalar (the loss, a metric). */
+export type BatchFn = (yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Scalar;
+
+/** What a hook may give back: actions for the loop to dispatch (data), or nothing. */
+export type HookResult = readonly Action[] | undefined;
+
+/**
+ * A hook: reads the state (and the context: the runner, for I/O or `requestStop()`), may return
+ * actions, which the loop dispatches (so they land in the action log and checkpoints, and a
+ * replay reaches the same state), synchronously or as a promise.
+ */
+export type Hook<C> = (state: RunnerState, context: C) => HookResult | Promise<HookResult>;
+
+/** Where the loop is when a hook runs. */
+export interface HookContext {
+  readonly runner: Runner;
+  readonly epoch: number;
+}
+
+/**
+ * The loop's extension points. Each runs at one place, with the state as it is there; a hook
+ * with state of its own keeps it in the runner state (return `mergeConfig` actions) or as a
+ * checkpoint part (`Stateful`), so that it survives a resume.
+ */
+export interface TfjsHooks {
+  /** Once per `trainTfjs` call, before the first epoch; again on a resume (return idempotent actions). */
+  readonly trainStart?: Hook<HookContext>;
+  /** When an epoch's training starts (not again when a resume continues inside it). */
+  readonly epochStart?: Hook<HookContext>;
+  /** After every optimizer step, with the batch's values (loss and batch metrics). */
+  readonly stepEnd?: Hook<
+    HookContext & {
+      readonly batch: number;
+      readonly batches: number;
+      readonly values: Readonly<Record<string, number>>;
+    }
+  >;
+  /** After each evaluated split, with its result (batch averages and epoch metrics). */
+  readonly evaluationEnd?: Hook<
+    HookContext & { readonly split: string; readonly result: Readonly<Record<string, number>> }
+  >;
+  /** After the epoch's result is appended and written, before its checkpoint. */
+  readonly epochEnd?: Hook<
+    HookContext & { readonly result: Readonly<Record<string, Record<string, number>>> }
+  >;
+  /** When training ends (epochEnd, stepEnd, patience); not on a graceful stop (the run goes on later). */
+  readonly trainEnd?: Hook<HookContext & { readonly reason: TrainOutcome['reason'] }>;
+}
+
+/** What the loop trains. */
+export interface TfjsTask {
+  /** The `tf` module in use (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`). */
+  readonly tf: typeof TF;
+  readonly model: TF.LayersModel;
+  readonly optimizer: TF.Optimizer;
+  /** The spec's criterion. */
+  readonly loss: BatchFn;
+  /** Metrics averaged over each split, sample-weighted. */
+  readonly metrics?: Readonly<Record<string, BatchFn>>;
+  /**
+   * Metrics over all of an evaluated split's predictions (`r2Score`, `auc`, `f1Macro`,
+   * `accuracy`, or your own `(yTrue, yPred) => number`), computed once per split per epoch after
+   * its batches: exact where a batch average is not. They join the split's result (so one can be
+   * the score), the metric files and TensorBoard. Not computed for the training split, whose
+   * predictions come from a model changing along the epoch (and would not survive a resume
+   * inside it): evaluate the training data as a split of its own for that.
+   */
+  readonly epochMetrics?: Readonly<Record<string, EpochMetricFn>>;
+  /** Named splits; the training split is `trainSplit` (default `train`), the others are evaluated. */
+  readonly splits: Readonly<Record<string, SplitData>>;
+  readonly trainSplit?: string;
+  /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
+  readonly save?: boolean;
+  /** Extension points (see {@link TfjsHooks}); none by default. */
+  readonly hooks?: TfjsHooks;
+  /**
+   * At the end of training (not on a graceful stop), load the model weights of the best
+   * checkpoint (`best.safetensors`) into the model, after the background saves are done (Keras'
+   * `restore_best_weights`). A run without one (no valid score, `save: false`) keeps its weights,
+   * with a `BestWeightsUnavailable` warning.
+   */
+  readonly restoreBest?: boolean;
+}
+
+/** How the loop ended. */
+export interface TrainOutcome {
+  readonly state: RunnerState;
+  /** `epochEnd`, `stepEnd`, `patience` (early stopping), or `interrupted` (a graceful stop). */
+  readonly reason: 'epochEnd' | 'stepEnd' | 'patience' | 'interrupted';
+  /** The signal that stopped the run (`interrupted` only). */
+  readonly signal?: NodeJS.Signals;
+  /** The exit code the process should end with: 128 + the signal number (`interrupted` only). */
+  readonly exitCode?: number;
+  /** The checkpoint whose model weights were loaded at the end (`restoreBest`). */
+  readonly restoredFrom?: string;
+}
+
+/** A step of the loop could not write its files: what and where. */
+export interface TrainError {
+  readonly _tag: 'TrainFailed';
+  readonly cause: { readonly message: string };
+  readonly message: string;
+}
+
+export const failed = (what: string, cause: { message: string }): E.Either<TrainError, never> =>
+  E.left({ _tag: 'TrainFailed', cause, message: `${what}: ${cause.message}` });
+
+/** The epoch to start at: the one after the last finished epoch when the run resumed. */
+export const firstEpoch = (state: RunnerState): number => nextEpoch(state);
+
+/** Samples along the first axis. */
+export const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;
+
+export const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
+
+/** Why the task's metric names clash, or `undefined`. */
+export const metricClash = (task: TfjsTask): string | undefined => {
+  const names = Object.keys(task.metrics ?? {});
+  const clash = Object.keys(task.epochMetrics ?? {}).filter(
+    (k) => k === 'loss' || names.includes(k),
+  );
+  return clash.length === 0
+    ? undefined
+    : `${clash.join(', ')}: named in both metrics (or loss) and epochMetrics; rename one`;
+};
+
+/** The batch size of the config's dataloader (default 32). */
+export const batchSizeOf = (runner: Runner): number => {
+  const configured = getIn(runner.state.config as JsonObject, 'dataloader.batchSize');
+  return typeof configured === 'number' ? configured : 32;
+};

@@ -1,6 +1,5 @@
 /** `danling diff <runA> <runB>`: config difference by dotted path, results side by side. */
 import * as path from 'node:path';
-import * as E from 'fp-ts/lib/Either.js';
 import { flattenResult } from '../state/flatten.js';
 import { latestResult } from '../state/runner/selectors.js';
 import { runCommand, table, usageError, type CommandDef, type CommandIo } from './args.js';
@@ -8,7 +7,7 @@ import {
   fmt,
   leafDiff,
   readRun,
-  selectRuns,
+  selectRunDirs,
   showBest,
   showProgress,
   type RunInfo,
@@ -38,20 +37,9 @@ export const diffCommand = (argv: readonly string[], io: CommandIo): Promise<num
   runCommand(DIFF, argv, io, async ({ positional, flags }) => {
     if (positional.length !== 2)
       return usageError(DIFF, io, `expected two runs, got ${positional.length}`);
-    const cwd = io.cwd ?? process.cwd();
-    const root = path.resolve(
-      cwd,
-      typeof flags['root'] === 'string' ? flags['root'] : 'experiments',
-    );
-    const dirs: string[] = [];
-    for (const sel of positional) {
-      const s = await selectRuns(sel, root, { cwd });
-      if (E.isLeft(s)) {
-        io.err(`danling diff: ${s.left}\n`);
-        return 2;
-      }
-      dirs.push(s.right[0] as string);
-    }
+    const selected = await selectRunDirs('diff', positional, flags, io);
+    if (selected === undefined) return 2;
+    const { dirs, root } = selected;
     const [a, b] = (await Promise.all(dirs.map(readRun))) as [RunInfo, RunInfo];
     const changes = leafDiff(a.config, b.config).filter((c) => !IGNORED.has(c.path));
     const la = latestFlat(a);

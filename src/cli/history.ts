@@ -18,7 +18,7 @@ import {
   stateDict,
 } from '../state/runner/selectors.js';
 import { intFlag, runCommand, usageError, type CommandDef, type CommandIo } from './args.js';
-import { leafDiff, selectRuns } from './runDirs.js';
+import { leafDiff, selectRunDirs } from './runDirs.js';
 
 export const HISTORY: CommandDef = {
   name: 'history',
@@ -146,17 +146,10 @@ export const historyCommand = (argv: readonly string[], io: CommandIo): Promise<
       );
     } else points.push({ end: true });
 
-    const cwd = io.cwd ?? process.cwd();
-    const root = path.resolve(
-      cwd,
-      typeof flags['root'] === 'string' ? flags['root'] : 'experiments',
-    );
-    const selected = await selectRuns(positional[0] as string, root, { cwd });
-    if (E.isLeft(selected)) {
-      io.err(`danling history: ${selected.left}\n`);
-      return 2;
-    }
-    const file = path.join(selected.right[0] as string, 'history.jsonl');
+    const selected = await selectRunDirs('history', positional.slice(0, 1), flags, io);
+    if (selected === undefined) return 2;
+    const { cwd } = selected;
+    const file = path.join(selected.dirs[0] as string, 'history.jsonl');
     const shown = path.relative(cwd, file).startsWith('..') ? file : path.relative(cwd, file);
     const states: JsonObject[] = [];
     for (const p of points) {

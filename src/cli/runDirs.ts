@@ -427,3 +427,30 @@ const skeleton = (a: Json | undefined, b: Json | undefined): Json | undefined =>
  */
 export const leafDiff = (a: Json | undefined, b: Json | undefined): ConfigChange[] =>
   configDiff(skeleton(a, b), skeleton(b, a));
+
+/**
+ * The one run dir each selector names, under `--root` (default `experiments`, from the cwd), for
+ * a command that takes runs: a selector that names none or several is reported as
+ * `danling <command>: ...` and gives `undefined` (the command exits 2).
+ */
+export const selectRunDirs = async (
+  command: string,
+  selectors: readonly string[],
+  flags: Readonly<Record<string, unknown>>,
+  io: { readonly cwd?: string; readonly err: (text: string) => void },
+): Promise<
+  { readonly dirs: string[]; readonly cwd: string; readonly root: string } | undefined
+> => {
+  const cwd = io.cwd ?? process.cwd();
+  const root = path.resolve(cwd, typeof flags['root'] === 'string' ? flags['root'] : 'experiments');
+  const dirs: string[] = [];
+  for (const selector of selectors) {
+    const s = await selectRuns(selector, root, { cwd });
+    if (E.isLeft(s)) {
+      io.err(`danling ${command}: ${s.left}\n`);
+      return undefined;
+    }
+    dirs.push(s.right[0] as string);
+  }
+  return { dirs, cwd, root };
+};

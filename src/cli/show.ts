@@ -15,7 +15,7 @@ import {
   leafDiff,
   readRun,
   readRunLog,
-  selectRuns,
+  selectRunDirs,
   showBest,
   showProgress,
   type RunInfo,
@@ -96,17 +96,9 @@ const showValue = (v: unknown): string => (v === undefined ? '(unset)' : JSON.st
 export const showCommand = (argv: readonly string[], io: CommandIo): Promise<number> =>
   runCommand(SHOW, argv, io, async ({ positional, flags }) => {
     if (positional.length !== 1) return usageError(SHOW, io, 'expected one run');
-    const cwd = io.cwd ?? process.cwd();
-    const root = path.resolve(
-      cwd,
-      typeof flags['root'] === 'string' ? flags['root'] : 'experiments',
-    );
-    const selected = await selectRuns(positional[0] as string, root, { cwd });
-    if (E.isLeft(selected)) {
-      io.err(`danling show: ${selected.left}\n`);
-      return 2;
-    }
-    const dir = selected.right[0] as string;
+    const selected = await selectRunDirs('show', positional, flags, io);
+    if (selected === undefined) return 2;
+    const dir = selected.dirs[0] as string;
     const run = await readRun(dir);
     const changes = changedFromDefaults(run.config);
     const ckptDir =

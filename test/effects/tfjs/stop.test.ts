@@ -19,6 +19,7 @@ import { createRunner, type Runner } from '../../../src/effects/shell/runner.js'
 import { loadCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
 import { decodeState } from '../../../src/state/runner/RunnerState.js';
 import { checkpointDir, dir, trainedInEpoch } from '../../../src/state/runner/selectors.js';
+import { buildModel, splits } from './harness.js';
 
 let root = '';
 beforeEach(async () => {
@@ -28,23 +29,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-const features = (n: number, offset: number) =>
-  tf.tensor2d(
-    Array.from({ length: n }, (_, i) => [0, 1, 2, 3].map((j) => Math.sin((i + offset) * (j + 1)))),
-  );
-const labels = (n: number, offset: number) =>
-  tf.oneHot(
-    tf.tensor1d(
-      Array.from({ length: n }, (_, i) => (i + offset) % 3),
-      'int32',
-    ),
-    3,
-  );
-const splits = {
-  train: { x: features(40, 0), y: labels(40, 0) },
-  val: { x: features(12, 100), y: labels(12, 100) },
-};
 
 const config = () => ({
   projectRoot: root,
@@ -87,22 +71,7 @@ const run = async (
       env,
       signals: false,
       parts: () => {
-        model = tf.sequential({
-          layers: [
-            tf.layers.dense({
-              name: 'hidden',
-              units: 6,
-              activation: 'relu',
-              inputShape: [4],
-              kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
-            }),
-            tf.layers.dense({
-              name: 'out',
-              units: 3,
-              kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
-            }),
-          ],
-        });
+        model = buildModel();
         optimizer = tf.train.adam(0.05);
         return { model: modelPart(tf, model), optimizer: optimizerPart(tf, optimizer) };
       },

@@ -72,14 +72,13 @@ const splits = {
   val: { x: rawVal.x.sub(mean).div(std), y: rawVal.y },
 };
 
-// The model and optimizer are built once the seed is known (drawn if the config has none).
+// The model and optimizer are built once the seed is known (drawn if the config has none), as
+// the runner's parts: the loop takes them from there.
 const hidden = (input['model'] as { hidden?: number[] } | undefined)?.hidden ?? [16];
 const optim = (input['optim'] as { lr?: number } | undefined) ?? {};
-let model: tf.LayersModel | undefined;
-let optimizer: tf.Optimizer | undefined;
 const buildParts = (state: RunnerState) => {
   const seed = state.config.seed ?? 0;
-  model = tf.sequential({
+  const model = tf.sequential({
     layers: [
       ...hidden.map((units, i) =>
         tf.layers.dense({
@@ -97,19 +96,16 @@ const buildParts = (state: RunnerState) => {
       }),
     ],
   });
-  optimizer = tf.train.adam(optim.lr ?? 0.01);
+  const optimizer = tf.train.adam(optim.lr ?? 0.01);
   return { model: modelPart(tf, model), optimizer: optimizerPart(tf, optimizer) };
 };
 
 const started = await createRunner(input, { parts: buildParts });
 if (E.isLeft(started)) fail(started.left.message);
 const runner = E.isRight(started) ? started.right : fail('unreachable');
-if (model === undefined || optimizer === undefined) fail('the parts were not built');
 
 const outcome = await trainTfjs(runner, {
   tf,
-  model: model as tf.LayersModel,
-  optimizer: optimizer as tf.Optimizer,
   loss: (y, pred) => tf.losses.softmaxCrossEntropy(y, pred),
   metrics: {
     accuracy: (y, pred) => tf.metrics.categoricalAccuracy(y, pred).mean(),

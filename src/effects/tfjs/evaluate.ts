@@ -13,7 +13,9 @@ import type { EpochMetricFn } from './epochMetrics.js';
 import {
   type SplitData,
   type TfjsTask,
+  type ResolvedTask,
   type TrainError,
+  modelOf,
   failed,
   rows,
   numberOf,
@@ -25,7 +27,11 @@ import {
  * The parts of the loop that training and {@link evaluate} share: the batch metrics, the turn
  * given to the event loop, and the evaluation of one split (dispatching its actions).
  */
-export const evaluator = (runner: Runner, task: TfjsTask, batchSize: number) => {
+export const evaluator = (
+  runner: Runner,
+  task: TfjsTask & Pick<ResolvedTask, 'model'>,
+  batchSize: number,
+) => {
   const { tf, model } = task;
   const send = (action: Action): RunnerState => runner.dispatch(action);
   const metricNames = Object.keys(task.metrics ?? {});
@@ -114,10 +120,13 @@ export const evaluator = (runner: Runner, task: TfjsTask, batchSize: number) => 
  */
 export const evaluate = async (
   runner: Runner,
-  task: TfjsTask,
+  given: TfjsTask,
   split: string,
   options: { readonly write?: boolean } = {},
 ): Promise<E.Either<TrainError | EvaluationInterrupted, Readonly<Record<string, number>>>> => {
+  const model = modelOf(runner, given, 'evaluate');
+  if (E.isLeft(model)) return model;
+  const task = { ...given, model: model.right };
   const data = task.splits[split];
   if (data === undefined) {
     return failed('evaluate', {
@@ -170,7 +179,10 @@ export const predict = (
   task: Pick<TfjsTask, 'tf' | 'model'>,
   x: TF.Tensor,
 ): E.Either<TrainError, TF.Tensor> => {
-  const { tf, model } = task;
+  const found = modelOf(runner, task, 'predict');
+  if (E.isLeft(found)) return found;
+  const model = found.right;
+  const { tf } = task;
   const batchSize = batchSizeOf(runner);
   const n = rows(x);
   try {

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { modelPart, optimizerPart } from './tfjs.js';
-export type { TfModule, ModelPart } from './tfjs.js';
+export type { TfModule, ModelPart, OptimizerPart } from './tfjs.js';
 export {
   trainTfjs,
   firstEpoch,

@@ -71,8 +71,13 @@ export interface TfjsHooks {
 export interface TfjsTask {
   /** The `tf` module in use (`@tensorflow/tfjs` or `@tensorflow/tfjs-node`). */
   readonly tf: typeof TF;
-  readonly model: TF.LayersModel;
-  readonly optimizer: TF.Optimizer;
+  /**
+   * The model; by default the one in the runner's `model` part (`modelPart(tf, model)`), so
+   * that the code building the parts is the only place holding it.
+   */
+  readonly model?: TF.LayersModel;
+  /** The optimizer; by default the one in the runner's `optimizer` part (`optimizerPart`). */
+  readonly optimizer?: TF.Optimizer;
   /** The spec's criterion. */
   readonly loss: BatchFn;
   /** Metrics averaged over each split, sample-weighted. */
@@ -142,6 +147,55 @@ export const metricClash = (task: TfjsTask): string | undefined => {
   return clash.length === 0
     ? undefined
     : `${clash.join(', ')}: named in both metrics (or loss) and epochMetrics; rename one`;
+};
+
+/** A task with its model and optimizer found (given, or taken from the runner's parts). */
+export type ResolvedTask = TfjsTask & {
+  readonly model: TF.LayersModel;
+  readonly optimizer: TF.Optimizer;
+};
+
+const partField = <K extends string>(
+  runner: Runner,
+  part: string,
+  field: K,
+): Record<K, unknown>[K] | undefined => {
+  const p = runner.parts[part] as Partial<Record<K, unknown>> | undefined;
+  return p?.[field];
+};
+
+/** The model of `task`, or of the runner's `model` part; an error saying how to give one. */
+export const modelOf = (
+  runner: Runner,
+  task: Pick<TfjsTask, 'model'>,
+  what: string,
+): E.Either<TrainError, TF.LayersModel> => {
+  const model = task.model ?? partField(runner, 'model', 'model');
+  if (model !== undefined && typeof (model as TF.LayersModel).apply === 'function') {
+    return E.right(model as TF.LayersModel);
+  }
+  return failed(what, {
+    message:
+      'no model: pass task.model, or build the runner with parts: { model: modelPart(tf, model) }',
+  });
+};
+
+/** The task with its model and optimizer found, or an error saying how to give them. */
+export const resolveTask = (
+  runner: Runner,
+  task: TfjsTask,
+  what: string,
+): E.Either<TrainError, ResolvedTask> => {
+  const model = modelOf(runner, task, what);
+  if (E.isLeft(model)) return model;
+  const optimizer = task.optimizer ?? partField(runner, 'optimizer', 'optimizer');
+  if (optimizer === undefined || typeof (optimizer as TF.Optimizer).applyGradients !== 'function') {
+    return failed(what, {
+      message:
+        'no optimizer: pass task.optimizer, or build the runner with parts: { optimizer: optimizerPart(tf, optimizer) }',
+    });
+  }
+  return E.right({ ...task, model: model.right, optimizer: optimizer as TF.Optimizer });
 };
 
 /** The batch size of the config's dataloader (default 32). */

@@ -12,8 +12,12 @@ import type { Dtype, Tensor, TensorData } from '../../state/formats/safetensors.
 export type TfModule = Pick<typeof TF, 'tensor' | 'scalar' | 'tidy'> &
   Partial<Pick<typeof TF, 'getBackend'>>;
 
-/** A model part: also says which backend the checkpoint it loaded was saved on. */
+/**
+ * A model part: the model it saves (so the loop can take it from `runner.parts`), and which
+ * backend the checkpoint it loaded was saved on.
+ */
 export interface ModelPart extends Stateful {
+  readonly model: TF.LayersModel;
   /** The backend named in the last state dict loaded (`undefined`: none loaded, or not recorded). */
   loadedBackend(): string | undefined;
 }
@@ -54,6 +58,7 @@ const sameShape = (a: readonly number[], b: readonly (number | null)[]): boolean
 export const modelPart = (tf: TfModule, model: TF.LayersModel): ModelPart => {
   let loaded: string | undefined;
   return {
+    model,
     loadedBackend: () => loaded,
     stateDict: async (): Promise<StateDict> => {
       const tensors: Record<string, Tensor> = {};
@@ -85,6 +90,11 @@ export const modelPart = (tf: TfModule, model: TF.LayersModel): ModelPart => {
   };
 };
 
+/** An optimizer part: the optimizer it saves (so the loop can take it from `runner.parts`). */
+export interface OptimizerPart extends Stateful {
+  readonly optimizer: TF.Optimizer;
+}
+
 /** Optimizer fields that `getWeights` leaves out but an exact resume needs (Adam, Adamax). */
 const EXTRA_SCALARS = ['accBeta1', 'accBeta2'] as const;
 
@@ -93,11 +103,12 @@ const EXTRA_SCALARS = ['accBeta1', 'accBeta2'] as const;
  * order) plus Adam's running `accBeta1` / `accBeta2`, which tfjs's own `setWeights` recomputes
  * as `beta ** (iterations + 1)` and so would not resume bit for bit.
  */
-export const optimizerPart = (tf: TfModule, optimizer: TF.Optimizer): Stateful => {
+export const optimizerPart = (tf: TfModule, optimizer: TF.Optimizer): OptimizerPart => {
   const extras = optimizer as unknown as Partial<
     Record<(typeof EXTRA_SCALARS)[number], TF.Variable>
   >;
   return {
+    optimizer,
     stateDict: async (): Promise<StateDict> => {
       const named = await optimizer.getWeights();
       const tensors: Record<string, Tensor> = {};

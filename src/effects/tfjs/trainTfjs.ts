@@ -48,6 +48,7 @@ import {
   numberOf,
   metricClash,
   batchSizeOf,
+  resolveTask,
 } from './task.js';
 import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
 import { evaluator } from './evaluate.js';
@@ -66,8 +67,11 @@ import { evaluator } from './evaluate.js';
  */
 export const trainTfjs = async (
   runner: Runner,
-  task: TfjsTask,
+  given: TfjsTask,
 ): Promise<E.Either<TrainError, TrainOutcome>> => {
+  const resolved = resolveTask(runner, given, 'trainTfjs');
+  if (E.isLeft(resolved)) return resolved;
+  const task = resolved.right;
   const { tf, model, optimizer } = task;
   const trainName = task.trainSplit ?? 'train';
   const train = task.splits[trainName];

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as tf from '@tensorflow/tfjs';
-import { evaluate, predict } from '../../../src/effects/tfjs/trainTfjs.js';
+import { evaluate, predict, trainTfjs } from '../../../src/effects/tfjs/trainTfjs.js';
+import { createRunner } from '../../../src/effects/shell/runner.js';
 import { accuracy } from '../../../src/effects/tfjs/epochMetrics.js';
 import { bestIndex, latestResult } from '../../../src/state/runner/selectors.js';
 import type { Runner } from '../../../src/effects/shell/runner.js';
-import { features, labels, runTask, splits, train } from './harness.js';
+import { buildModel, features, labels, runTask, splits, train } from './harness.js';
 
 let root = '';
 beforeEach(async () => {
@@ -96,4 +97,31 @@ describe('restoreBest', () => {
       expect.objectContaining({ warning: 'BestWeightsUnavailable' }),
     );
   }, 60_000);
+});
+
+describe('the model and optimizer from the parts', () => {
+  it('without task.model and no model part, each of trainTfjs, evaluate and predict says how to give one', async () => {
+    const started = await createRunner(
+      { projectRoot: root, name: 'noparts', epochEnd: 1, seed: 1, log: false },
+      { signals: false },
+    );
+    if (E.isLeft(started)) throw new Error(started.left.message);
+    const runner = started.right;
+    const task = { tf, loss: tf.losses.softmaxCrossEntropy, splits };
+    const trained = await trainTfjs(runner, task);
+    expect(E.isLeft(trained) && trained.left.message).toBe(
+      'trainTfjs: no model: pass task.model, or build the runner with parts: { model: modelPart(tf, model) }',
+    );
+    const evaluated = await evaluate(runner, task, 'val');
+    expect(E.isLeft(evaluated) && evaluated.left.message).toContain('evaluate: no model');
+    const predicted = predict(runner, task, splits.val.x);
+    expect(E.isLeft(predicted) && predicted.left.message).toContain('predict: no model');
+    // A model part without an optimizer part: the optimizer is named.
+    const model = buildModel();
+    const withModel = await trainTfjs(runner, { ...task, model });
+    expect(E.isLeft(withModel) && withModel.left.message).toContain(
+      'no optimizer: pass task.optimizer, or build the runner with parts: { optimizer: optimizerPart(tf, optimizer) }',
+    );
+    expect(E.isRight(await runner.close())).toBe(true);
+  });
 });

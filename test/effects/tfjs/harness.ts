@@ -51,7 +51,7 @@ export interface RunOptions {
   /** Task fields over the default (loss, splits). */
   readonly task?: (runner: Runner) => Partial<TfjsTask>;
   /** Runs after training, before close. */
-  readonly after?: (runner: Runner, task: TfjsTask) => Promise<void>;
+  readonly after?: (runner: Runner, task: TfjsTask & { model: tf.LayersModel }) => Promise<void>;
 }
 
 /** Starts a runner on `config`, trains, runs `after`, closes. */
@@ -83,16 +83,15 @@ export const runTask = async (config: object, options: RunOptions = {}) => {
   if (E.isLeft(started)) throw new Error(started.left.message);
   const runner = started.right;
   if (model === undefined || optimizer === undefined) throw new Error('no parts');
+  // The model and optimizer are taken from the runner's parts.
   const task: TfjsTask = {
     tf,
-    model,
-    optimizer,
     loss: (yTrue, yPred) => tf.losses.softmaxCrossEntropy(yTrue, yPred),
     splits,
     ...options.task?.(runner),
   };
   const outcome = await trainTfjs(runner, task);
-  await options.after?.(runner, task);
+  await options.after?.(runner, { ...task, model });
   const closed = await runner.close();
   const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
   return { outcome, closed, weights, records, runner, model, optimizer };

@@ -11,42 +11,46 @@ import { getResult } from '../../state/runner/selectors.js';
 import type { Runner } from '../shell/runner.js';
 import type { EpochMetricFn } from './epochMetrics.js';
 import {
-  type SplitData,
   type TfjsTask,
   type ResolvedTask,
   type TrainError,
-  modelOf,
   failed,
-  rows,
-  numberOf,
+  modelOf,
   metricClash,
   batchSizeOf,
+  thrown,
+  registerSource,
 } from './task.js';
+import {
+  type Batch,
+  type Source,
+  type Tensors,
+  rowsOf,
+  sourceOf,
+  streamReader,
+  tensorReader,
+} from './data.js';
+import { stepper } from './step.js';
+
+const one = (t: Tensors, what: string): TF.Tensor => {
+  if (!Array.isArray(t)) return t as TF.Tensor;
+  throw new TypeError(`${what}: epoch metrics take one target tensor, the split has several`);
+};
 
 /**
- * The parts of the loop that training and {@link evaluate} share: the batch metrics, the turn
- * given to the event loop, and the evaluation of one split (dispatching its actions).
+ * The parts of the loop that training and {@link evaluate} share: the step, the turn given to
+ * the event loop, and the evaluation of one split (dispatching its actions).
  */
 export const evaluator = (
   runner: Runner,
-  task: TfjsTask & Pick<ResolvedTask, 'model'>,
+  task: Omit<ResolvedTask, 'optimizer'>,
   batchSize: number,
 ) => {
-  const { tf, model } = task;
+  const { tf } = task;
   const send = (action: Action): RunnerState => runner.dispatch(action);
-  const metricNames = Object.keys(task.metrics ?? {});
   const epochMetrics = task.epochMetrics ?? {};
   const epochNames = Object.keys(epochMetrics);
-
-  /** Loss and metrics of one batch, as plain numbers. */
-  const measure = (yTrue: TF.Tensor, yPred: TF.Tensor): Record<string, number> => {
-    const out: Record<string, number> = {};
-    for (const k of metricNames) {
-      const fn = task.metrics?.[k];
-      if (fn !== undefined) out[k] = tf.tidy(() => numberOf(fn(yTrue, yPred)));
-    }
-    return out;
-  };
+  const steps = stepper(task);
 
   // The loop never waits on anything while it trains, so signal handlers (a graceful stop)
   // could not run, nor a checkpoint written in the background: it gives the event loop a turn
@@ -58,35 +62,69 @@ export const evaluator = (
     lastTurn = performance.now();
   };
 
-  /** Evaluates one split; `undefined` when a stop was asked for on the way. */
+  /**
+   * Evaluates one split; `undefined` when a stop was asked for on the way. Throws on data that
+   * cannot be read (the caller turns it into a `TrainFailed`).
+   */
   const evaluate = async (
     split: string,
-    data: SplitData,
+    source: Source,
+    epoch: number,
   ): Promise<Record<string, number> | undefined> => {
     for (const a of [act.setMode('eval'), act.setSplit(split), act.resetMeters()]) {
       send(a);
     }
-    const n = rows(data.x);
-    // Predictions are kept only when epoch metrics need them.
+    const reader =
+      source.kind === 'tensors'
+        ? tensorReader(tf, source, batchSize)
+        : streamReader(split, source.open({ epoch, seed: 0 }));
+    // Predictions (and, for batches, targets) are kept only when epoch metrics need them.
+    const keep = epochNames.length > 0;
     const preds: TF.Tensor[] = [];
+    const targets: TF.Tensor[] = [];
     const dispose = (): void => {
-      for (const p of preds) p.dispose();
+      for (const p of [...preds, ...targets]) p.dispose();
     };
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      const values = tf.tidy(() => {
-        const xb = data.x.slice(start, size);
-        const yb = data.y.slice(start, size);
-        const pred = model.apply(xb, { training: false }) as TF.Tensor;
-        if (epochNames.length > 0) preds.push(tf.keep(pred));
-        return { loss: numberOf(task.loss(yb, pred)), ...measure(yb, pred) };
-      });
-      send(act.updateMeters(values, size));
-      await turn();
-      if (runner.stopSignal() !== null) {
-        dispose();
-        return undefined;
+    let batches = 0;
+    try {
+      for (;;) {
+        const next = reader.next();
+        const batch: Batch | undefined = next instanceof Promise ? await next : next;
+        if (batch === undefined) break;
+        batches += 1;
+        const size = rowsOf(batch.x);
+        try {
+          const { values, pred } = steps.evaluate(batch, runner.state, keep);
+          if (keep) {
+            if (pred === undefined) {
+              throw new TypeError(
+                'task.epochMetrics need the predictions: return pred from task.step',
+              );
+            }
+            preds.push(pred);
+            if (source.kind === 'stream') targets.push(tf.keep(tf.clone(one(batch.y, split))));
+          }
+          send(act.updateMeters(values, size));
+        } finally {
+          reader.release(batch);
+        }
+        await turn();
+        if (runner.stopSignal() !== null) {
+          reader.close();
+          dispose();
+          return undefined;
+        }
       }
+    } catch (error) {
+      reader.close();
+      dispose();
+      throw error;
+    }
+    if (batches === 0 && source.kind === 'stream') {
+      dispose();
+      throw new TypeError(
+        `splits.${split} gave no batches${source.repeatable === 'unknown' ? ' (an iterator or generator is used up after one pass: give { batches: (pass) => ... } making a new one each pass)' : ''}`,
+      );
     }
     const averaged = { ...getResult(runner.state, 'epoch') };
     if (epochNames.length === 0) return averaged;
@@ -97,14 +135,20 @@ export const evaluator = (
     try {
       tf.tidy(() => {
         const all = preds.length === 1 ? (preds[0] as TF.Tensor) : tf.concat(preds);
-        for (const k of epochNames) averaged[k] = (epochMetrics[k] as EpochMetricFn)(data.y, all);
+        const y =
+          source.kind === 'tensors'
+            ? one(source.y, split)
+            : targets.length === 1
+              ? (targets[0] as TF.Tensor)
+              : tf.concat(targets);
+        for (const k of epochNames) averaged[k] = (epochMetrics[k] as EpochMetricFn)(y, all);
       });
     } finally {
       dispose();
     }
     return averaged;
   };
-  return { measure, turn, evaluate };
+  return { steps, turn, evaluate };
 };
 
 /**
@@ -125,8 +169,8 @@ export const evaluate = async (
   options: { readonly write?: boolean } = {},
 ): Promise<E.Either<TrainError | EvaluationInterrupted, Readonly<Record<string, number>>>> => {
   const model = modelOf(runner, given, 'evaluate');
-  if (E.isLeft(model)) return model;
-  const task = { ...given, model: model.right };
+  if (E.isLeft(model) && given.step === undefined) return model;
+  const task = { ...given, model: E.isRight(model) ? model.right : undefined };
   const data = task.splits[split];
   if (data === undefined) {
     return failed('evaluate', {
@@ -136,12 +180,19 @@ export const evaluate = async (
   const clash = metricClash(task);
   if (clash !== undefined) return failed('evaluate', { message: clash });
   const batchSize = batchSizeOf(runner);
-  const size = rows(data.x);
-  const known = runner.state.splits[split];
-  if (known?.size !== size || known.batchSize !== batchSize) {
-    runner.dispatch(act.registerSplit(split, { size, batchSize }));
+  const source = sourceOf(split, data);
+  if (typeof source === 'string') return failed('evaluate', { message: source });
+  registerSource(runner, split, source, batchSize);
+  let result: Record<string, number> | undefined;
+  try {
+    result = await evaluator(runner, task, batchSize).evaluate(
+      split,
+      source,
+      runner.state.progress.epoch,
+    );
+  } catch (error) {
+    return thrown('evaluate', error);
   }
-  const result = await evaluator(runner, task, batchSize).evaluate(split, data);
   if (result === undefined) {
     const signal = runner.stopSignal() ?? 'SIGTERM';
     return E.left({
@@ -184,7 +235,7 @@ export const predict = (
   const model = found.right;
   const { tf } = task;
   const batchSize = batchSizeOf(runner);
-  const n = rows(x);
+  const n = rowsOf(x);
   try {
     return E.right(
       tf.tidy(() => {

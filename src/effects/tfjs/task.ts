@@ -4,22 +4,26 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
-import { type Action } from '../../reducers/actions.js';
+import { actions as act, type Action } from '../../reducers/actions.js';
 import { getIn } from '../../state/config/merge.js';
 import type { JsonObject } from '../../state/Json.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
 import { nextEpoch } from '../../state/runner/selectors.js';
 import type { Runner } from '../shell/runner.js';
 import type { EpochMetricFn } from './epochMetrics.js';
+import type { Source, SplitInput } from './data.js';
+import type { BatchFn, StepFn } from './step.js';
 
-/** One split's data: inputs and targets with the samples along the first axis. */
-export interface SplitData {
-  readonly x: TF.Tensor;
-  readonly y: TF.Tensor;
-}
-
-/** A batch-wise function of targets and predictions giving a scalar (the loss, a metric). */
-export type BatchFn = (yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Scalar;
+export type {
+  SplitData,
+  SplitInput,
+  Batch,
+  BatchSource,
+  BatchStream,
+  Pass,
+  Tensors,
+} from './data.js';
+export type { BatchFn, StepFn, StepOutput, StepContext } from './step.js';
 
 /** What a hook may give back: actions for the loop to dispatch (data), or nothing. */
 export type HookResult = readonly Action[] | undefined;
@@ -78,8 +82,18 @@ export interface TfjsTask {
   readonly model?: TF.LayersModel;
   /** The optimizer; by default the one in the runner's `optimizer` part (`optimizerPart`). */
   readonly optimizer?: TF.Optimizer;
-  /** The spec's criterion. */
-  readonly loss: BatchFn;
+  /** The spec's criterion, of the targets and the model's predictions (not needed with `step`). */
+  readonly loss?: BatchFn;
+  /**
+   * A step of your own for one batch (see {@link StepFn}): the loss, metrics and predictions of
+   * a model that is not one forward of `model`; by default `loss(y, model.apply(x))`.
+   */
+  readonly step?: StepFn;
+  /**
+   * The variables the optimizer trains; default the model's trainable weights. With `step`
+   * and `variables` no model is needed (keep your variables in a checkpoint part of your own).
+   */
+  readonly variables?: readonly TF.Variable[];
   /** Metrics averaged over each split, sample-weighted. */
   readonly metrics?: Readonly<Record<string, BatchFn>>;
   /**
@@ -91,8 +105,14 @@ export interface TfjsTask {
    * inside it): evaluate the training data as a split of its own for that.
    */
   readonly epochMetrics?: Readonly<Record<string, EpochMetricFn>>;
-  /** Named splits; the training split is `trainSplit` (default `train`), the others are evaluated. */
-  readonly splits: Readonly<Record<string, SplitData>>;
+  /**
+   * Named splits; the training split is `trainSplit` (default `train`), the others are
+   * evaluated. Each is tensors in memory (`{ x, y }`, shuffled by the loop), or batches:
+   * `{ batches: (pass) => dataset }` (the order a function of `pass.seed`: exact resume), a
+   * `tf.data.Dataset`, an array or an (async) iterable of `{ x, y }` batches (see
+   * {@link SplitInput}).
+   */
+  readonly splits: Readonly<Record<string, SplitInput>>;
   readonly trainSplit?: string;
   /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
   readonly save?: boolean;
@@ -130,16 +150,37 @@ export interface TrainError {
 export const failed = (what: string, cause: { message: string }): E.Either<TrainError, never> =>
   E.left({ _tag: 'TrainFailed', cause, message: `${what}: ${cause.message}` });
 
+/** A thrown error (a user's step or hook, data that cannot be read) as a `TrainFailed`. */
+export const thrown = (what: string, error: unknown): E.Either<TrainError, never> =>
+  failed(what, { message: error instanceof Error ? error.message : String(error) });
+
+/**
+ * Registers a split's size and batch size when they are known and not yet in the state (a
+ * stream of unknown size is registered after its first pass).
+ */
+export const registerSource = (
+  runner: Runner,
+  split: string,
+  source: Source,
+  batchSize: number,
+  counted?: number,
+): void => {
+  const size = counted ?? source.size;
+  if (size === undefined) return;
+  const bs = source.kind === 'stream' ? (source.batchSize ?? batchSize) : batchSize;
+  const known = runner.state.splits[split];
+  if (known?.size !== size || known.batchSize !== bs) {
+    runner.dispatch(act.registerSplit(split, { size, batchSize: bs }));
+  }
+};
+
 /** The epoch to start at: the one after the last finished epoch when the run resumed. */
 export const firstEpoch = (state: RunnerState): number => nextEpoch(state);
 
-/** Samples along the first axis. */
-export const rows = (t: TF.Tensor): number => t.shape.at(0) ?? 0;
-
-export const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
-
 /** Why the task's metric names clash, or `undefined`. */
-export const metricClash = (task: TfjsTask): string | undefined => {
+export const metricClash = (
+  task: Pick<TfjsTask, 'metrics' | 'epochMetrics'>,
+): string | undefined => {
   const names = Object.keys(task.metrics ?? {});
   const clash = Object.keys(task.epochMetrics ?? {}).filter(
     (k) => k === 'loss' || names.includes(k),
@@ -150,8 +191,9 @@ export const metricClash = (task: TfjsTask): string | undefined => {
 };
 
 /** A task with its model and optimizer found (given, or taken from the runner's parts). */
-export type ResolvedTask = TfjsTask & {
-  readonly model: TF.LayersModel;
+export type ResolvedTask = Omit<TfjsTask, 'model' | 'optimizer'> & {
+  /** Undefined only with a custom `step` and `variables`. */
+  readonly model: TF.LayersModel | undefined;
   readonly optimizer: TF.Optimizer;
 };
 
@@ -186,8 +228,12 @@ export const resolveTask = (
   task: TfjsTask,
   what: string,
 ): E.Either<TrainError, ResolvedTask> => {
-  const model = modelOf(runner, task, what);
-  if (E.isLeft(model)) return model;
+  const found = modelOf(runner, task, what);
+  if (E.isLeft(found) && (task.step === undefined || task.variables === undefined)) return found;
+  const model = E.isRight(found) ? found.right : undefined;
+  if (task.step === undefined && task.loss === undefined) {
+    return failed(what, { message: 'no loss: give task.loss, or task.step computing it' });
+  }
   const optimizer = task.optimizer ?? partField(runner, 'optimizer', 'optimizer');
   if (optimizer === undefined || typeof (optimizer as TF.Optimizer).applyGradients !== 'function') {
     return failed(what, {
@@ -195,7 +241,7 @@ export const resolveTask = (
         'no optimizer: pass task.optimizer, or build the runner with parts: { optimizer: optimizerPart(tf, optimizer) }',
     });
   }
-  return E.right({ ...task, model: model.right, optimizer: optimizer as TF.Optimizer });
+  return E.right({ ...task, model, optimizer: optimizer as TF.Optimizer });
 };
 
 /** The batch size of the config's dataloader (default 32). */

@@ -10,7 +10,17 @@
 import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { actions as act, type Action } from '../../reducers/actions.js';
-import { permutation } from '../../state/runner/rng.js';
+import { permutation, type RngState } from '../../state/runner/rng.js';
+import { tfSeed } from '../../state/runner/random.js';
+import {
+  type Batch,
+  type BatchReader,
+  type Source,
+  rowsOf,
+  sourceOf,
+  streamReader,
+  tensorReader,
+} from './data.js';
 import {
   baseLearningRate,
   plateauReductions,
@@ -44,12 +54,13 @@ import {
   type TrainError,
   failed,
   firstEpoch,
-  rows,
-  numberOf,
   metricClash,
   batchSizeOf,
   resolveTask,
+  registerSource,
+  thrown,
 } from './task.js';
+
 import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
 import { evaluator } from './evaluate.js';
 
@@ -66,6 +77,19 @@ import { evaluator } from './evaluate.js';
  * const outcome = await trainTfjs(runner, { tf, model, optimizer, loss, splits: { train, val } });
  */
 export const trainTfjs = async (
+  runner: Runner,
+  given: TfjsTask,
+): Promise<E.Either<TrainError, TrainOutcome>> => {
+  // A user's step, loss or hook that throws, or data that cannot be read, is a TrainFailed
+  // naming it: nothing throws out of the loop.
+  try {
+    return await runTraining(runner, given);
+  } catch (error) {
+    return thrown('trainTfjs', error);
+  }
+};
+
+const runTraining = async (
   runner: Runner,
   given: TfjsTask,
 ): Promise<E.Either<TrainError, TrainOutcome>> => {
@@ -135,28 +159,36 @@ export const trainTfjs = async (
     }))(await runner.flush());
 
   const batchSize = batchSizeOf(runner);
+  const sources: Record<string, Source> = {};
   for (const [split, data] of Object.entries(task.splits)) {
-    const size = rows(data.x);
-    const known = runner.state.splits[split];
-    if (known?.size !== size || known.batchSize !== batchSize) {
-      send(act.registerSplit(split, { size, batchSize }));
-    }
+    const source = sourceOf(split, data);
+    if (typeof source === 'string') return failed('trainTfjs', { message: source });
+    sources[split] = source;
+    registerSource(runner, split, source, batchSize);
   }
+  const trainSource = sources[trainName] as Source;
   const clash = metricClash(task);
   if (clash !== undefined) return failed('trainTfjs', { message: clash });
   const registered = tf.engine().registeredVariables;
-  const variables = model.trainableWeights.flatMap((w) => {
+  const trained = task.variables ?? model?.trainableWeights ?? [];
+  const variables = trained.flatMap((w) => {
     const v = registered[w.name];
     return v === undefined ? [] : [v];
   });
   const accum = runner.state.config.accumSteps;
   const { epochEnd, stepEnd } = runner.state.config;
-  const trainSize = rows(train.x);
-  const batches = Math.ceil(trainSize / batchSize);
+  // The training split's size: known for tensors and sized streams, else counted by its first
+  // pass (and registered), NaN before that.
+  const trainSize = (): number => trainSource.size ?? runner.state.splits[trainName]?.size ?? NaN;
+  const trainBatchSize =
+    trainSource.kind === 'stream' ? (trainSource.batchSize ?? batchSize) : batchSize;
+  const batchesOf = (): number => Math.ceil(trainSize() / trainBatchSize);
   // By default about ten step lines an epoch, and a short split (up to ten batches) only its
-  // last: never a line for every step of a short split.
+  // last: never a line for every step of a short split. Every 10 steps when the size is unknown.
+  const known = batchesOf();
   const logEvery =
-    runner.state.config.logInterval ?? Math.max(Math.floor(batches / 10), Math.min(batches, 10));
+    runner.state.config.logInterval ??
+    (Number.isFinite(known) ? Math.max(Math.floor(known / 10), Math.min(known, 10)) : 10);
   const { schedule, clipNorm, clipValue } = runner.state.config;
   const clipping = clipNorm !== undefined || clipValue !== undefined;
   // The schedule's inputs that do not change within the loop: the base rate (the optimizer's
@@ -171,7 +203,18 @@ export const trainTfjs = async (
       });
     }
     baseLr = baseLearningRate(runner.state, startLr ?? 0);
-    totalSteps = scheduleTotalSteps(runner.state, Math.ceil(batches / accum));
+    const ends = schedule.kind === 'cosine' || schedule.kind === 'linear';
+    if (
+      ends &&
+      !Number.isFinite(known) &&
+      schedule.totalSteps === undefined &&
+      stepEnd === undefined
+    ) {
+      return failed('trainTfjs', {
+        message: `config.schedule: a ${schedule.kind} schedule needs the run's length in steps, and the size of splits.${trainName} is unknown: set schedule.totalSteps or stepEnd, or give the split's size ({ batches, size })`,
+      });
+    }
+    totalSteps = scheduleTotalSteps(runner.state, Math.ceil(known / accum));
   }
   // plateau's cuts change only when a result is appended: computed again when the history does.
   let cutsFor: unknown = undefined;
@@ -195,7 +238,7 @@ export const trainTfjs = async (
     );
   };
 
-  const { measure, turn, evaluate } = evaluator(runner, task, batchSize);
+  const { steps, turn, evaluate } = evaluator(runner, task, batchSize);
 
   /**
    * The graceful stop: saves `latest` (of `saved`, default the current state), drains the action
@@ -243,16 +286,27 @@ export const trainTfjs = async (
       reason = 'stepEnd';
       break;
     }
-    // A checkpoint saved inside this epoch (saveSteps, a graceful stop) continues at its next
-    // batch, in the same shuffled order: the order comes from the generator as it was at the
-    // start of the epoch, which is only advanced once the epoch's training is done.
+    // A checkpoint saved inside this epoch (saveSteps, a graceful stop) continues after the
+    // samples it trained, in the same order: the order comes from the generator as it was at
+    // the start of the epoch, which is only advanced once the epoch's training is done.
     const done = epoch === runner.state.progress.epoch ? trainedInEpoch(runner.state) : 0;
-    if (done > 0 && done < trainSize && done % batchSize !== 0) {
+    const size = trainSize();
+    const finished = done > 0 && done >= size;
+    if (trainSource.kind === 'tensors' && done > 0 && !finished && done % batchSize !== 0) {
       return failed('trainTfjs', {
         message: `the checkpoint was saved after ${done} samples of epoch ${epoch}, not a whole number of batches of ${batchSize}: resume with the dataloader.batchSize it was saved with, or from an epoch-end checkpoint`,
       });
     }
-    const resumeAt = done >= trainSize ? batches : done / batchSize;
+    if (
+      trainSource.kind === 'stream' &&
+      done > 0 &&
+      !finished &&
+      trainSource.repeatable === 'unknown'
+    ) {
+      return failed('trainTfjs', {
+        message: `the checkpoint was saved after ${done} samples of epoch ${epoch}, and splits.${trainName} is a bare dataset or iterator, which danling cannot replay in the same order: give it as { batches: ({ seed }) => dataset.shuffle(n, String(seed)) } (or without a shuffle), or resume from an epoch-end checkpoint (--checkpoint .../epoch-${epoch - 1}...)`,
+      });
+    }
     const trainActions =
       done === 0
         ? [act.startEpoch(epoch), act.setMode('train'), act.setSplit(trainName), act.resetMeters()]
@@ -262,12 +316,39 @@ export const trainTfjs = async (
       const p = call(hooks.epochStart, { runner, epoch });
       if (p !== undefined) await p;
     }
-    const [order, rng] =
-      resumeAt < batches ? permutation(runner.state.rng ?? [0, 0, 0, 0], trainSize) : [[], null];
-    const indices = tf.tensor1d(order, 'int32');
+    const rng0 = runner.state.rng ?? [0, 0, 0, 0];
+    let rng: RngState | null = null;
+    let reader: BatchReader | undefined;
+    let b = 0;
+    if (!finished && trainSource.kind === 'tensors') {
+      const [order, next] = permutation(rng0, size);
+      rng = next;
+      b = done / batchSize;
+      reader = tensorReader(tf, trainSource, batchSize, { order, from: b });
+    } else if (!finished && trainSource.kind === 'stream') {
+      const [seed, next] = tfSeed(rng0);
+      rng = next;
+      reader = streamReader(trainName, trainSource.open({ epoch, seed }));
+      // A resume inside the epoch: the samples already trained are read and dropped.
+      for (let skipped = 0; skipped < done; b++) {
+        const got = reader.next();
+        const batch = got instanceof Promise ? await got : got;
+        if (batch === undefined || skipped + rowsOf(batch.x) > done) {
+          reader.close();
+          if (batch !== undefined) reader.release(batch);
+          return failed('trainTfjs', {
+            message: `splits.${trainName}: the checkpoint was saved after ${done} samples of epoch ${epoch}, and this pass ${batch === undefined ? `ended after ${skipped}` : `has no batch boundary there (${skipped} + ${rowsOf(batch.x)})`}: the data is not the one the run was trained on`,
+          });
+        }
+        skipped += rowsOf(batch.x);
+        reader.release(batch);
+      }
+    }
+    const batches = batchesOf();
     let pending: Record<string, TF.Tensor> | undefined;
     let pendingCount = 0;
     let logDue = false;
+    let seen = done;
     const applyPending = (): void => {
       const grads = pending;
       const count = pendingCount;
@@ -285,22 +366,30 @@ export const trainTfjs = async (
       for (const g of Object.values(grads)) g.dispose();
       send(act.stepProgress(1));
     };
-    for (let b = resumeAt; b < batches; b++) {
-      if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) break;
-      const start = b * batchSize;
-      const size = Math.min(batchSize, trainSize - start);
-      const { values, grads } = tf.tidy(() => {
-        const idx = indices.slice(start, size);
-        const xb = tf.gather(train.x, idx);
-        const yb = tf.gather(train.y, idx);
-        let metrics: Record<string, number> = {};
-        const { value, grads: g } = tf.variableGrads(() => {
-          const pred = model.apply(xb, { training: true }) as TF.Tensor;
-          metrics = measure(yb, pred);
-          return task.loss(yb, pred);
-        }, variables);
-        return { values: { loss: numberOf(value), ...metrics }, grads: g };
-      });
+    const read = async (): Promise<Batch | undefined> => {
+      const got = reader?.next();
+      return got instanceof Promise ? await got : got;
+    };
+    // One batch ahead, so that the last batch of a stream is known when it is trained.
+    let current = reader === undefined ? undefined : await read();
+    let passDone = current === undefined;
+    while (current !== undefined) {
+      if (stepEnd !== undefined && runner.state.progress.step >= stepEnd) {
+        reader?.release(current);
+        reader?.close();
+        break;
+      }
+      const next = await read();
+      const isLast = next === undefined;
+      let out: ReturnType<typeof steps.train>;
+      try {
+        out = steps.train(current, runner.state, variables);
+      } finally {
+        reader?.release(current);
+      }
+      current = next;
+      const { values, grads, size: n } = out;
+      seen += n;
       if (pending === undefined) pending = grads;
       else {
         const sum: Record<string, TF.Tensor> = {};
@@ -315,21 +404,22 @@ export const trainTfjs = async (
         pending = sum;
       }
       pendingCount += 1;
-      const stepped = pendingCount === accum || b === batches - 1;
+      b += 1;
+      const stepped = pendingCount === accum || isLast;
       if (stepped) applyPending();
-      send(act.updateMeters(values, size));
-      runner.progress(trainName, b + 1, batches);
+      send(act.updateMeters(values, n));
+      runner.progress(trainName, b, batches);
       if (stepped && hooks.stepEnd !== undefined) {
-        const p = call(hooks.stepEnd, { runner, epoch, batch: b + 1, batches, values });
+        const p = call(hooks.stepEnd, { runner, epoch, batch: b, batches, values });
         if (p !== undefined) await p;
       }
       // A step line (and its metric row) is written at an optimizer-step boundary only: with
       // accumSteps > 1 a line due between two steps waits for the next one, so no two rows share
       // a step (the first batch of an epoch would repeat the previous epoch's last step).
-      logDue ||= (b + 1) % logEvery === 0 || b === batches - 1;
+      logDue ||= b % logEvery === 0 || isLast;
       if (logDue && stepped) {
         logDue = false;
-        await runner.stepLog(trainName, b + 1, batches);
+        await runner.stepLog(trainName, b, batches);
         const lr = optimizerLr(optimizer);
         if (lr !== undefined) {
           const wl = await runner.writeScore('lr', lr, trainName);
@@ -338,11 +428,13 @@ export const trainTfjs = async (
         const f = await flushed();
         if (E.isLeft(f)) return f;
       }
+      if (isLast) passDone = true;
       // Step boundaries inside the epoch: a graceful stop, a periodic mid-epoch checkpoint.
-      if (stepped && b < batches - 1) {
+      if (stepped && !isLast) {
         await turn();
         if (runner.stopSignal() !== null) {
-          indices.dispose();
+          if (current !== undefined) reader?.release(current);
+          reader?.close();
           return interrupt(undefined, true);
         }
         if (
@@ -356,19 +448,27 @@ export const trainTfjs = async (
       }
     }
     applyPending();
-    indices.dispose();
+    if (reader !== undefined && passDone && seen === done && trainSource.kind === 'stream') {
+      return failed('trainTfjs', {
+        message: `splits.${trainName} gave no batches in epoch ${epoch}${trainSource.repeatable === 'unknown' ? ' (an iterator or generator is used up after one pass: give { batches: (pass) => ... } making a new one each pass)' : ''}`,
+      });
+    }
+    // A stream's size, once a whole pass has counted it (progress, the schedules' run length).
+    if (trainSource.kind === 'stream' && passDone && reader !== undefined) {
+      registerSource(runner, trainName, trainSource, batchSize, seen);
+    }
     if (rng !== null) send(act.setRng(rng));
     // The end of this epoch's training: what a stop during evaluation saves (the weights do not
     // change while evaluating), so that a resume evaluates again and appends the same result.
-    const trained = runner.state;
-    if (runner.stopSignal() !== null) return interrupt(trained, true);
+    const trainedState = runner.state;
+    if (runner.stopSignal() !== null) return interrupt(trainedState, true);
     const result: Record<string, Record<string, number>> = {
       [trainName]: { ...getResult(runner.state, 'epoch') },
     };
-    for (const [split, data] of Object.entries(task.splits)) {
+    for (const [split, source] of Object.entries(sources)) {
       if (split === trainName) continue;
-      const evaluated = await evaluate(split, data);
-      if (evaluated === undefined) return interrupt(trained, true);
+      const evaluated = await evaluate(split, source, epoch);
+      if (evaluated === undefined) return interrupt(trainedState, true);
       result[split] = evaluated;
       if (hooks.evaluationEnd !== undefined) {
         const p = call(hooks.evaluationEnd, { runner, epoch, split, result: evaluated });
@@ -420,10 +520,12 @@ export const trainTfjs = async (
   if (E.isLeft(settled)) return failed('saveCheckpoint', settled.left);
   if (task.restoreBest === true) {
     const path = join(checkpointDir(runner.state), 'best.safetensors');
-    if (task.save === false || !existsSync(path)) {
+    if (task.save === false || !existsSync(path) || model === undefined) {
       const w = warning(
         'BestWeightsUnavailable',
-        `restoreBest: no ${path} (no valid score, or save: false); the model keeps its last weights`,
+        model === undefined
+          ? 'restoreBest: no model to load the best weights into (a custom step with variables): load your part from best.safetensors yourself'
+          : `restoreBest: no ${path} (no valid score, or save: false); the model keeps its last weights`,
       );
       runner.logger.warn({ warning: w._tag }, w.message);
     } else {
@@ -442,6 +544,15 @@ export const trainTfjs = async (
 export {
   firstEpoch,
   type SplitData,
+  type SplitInput,
+  type Batch,
+  type BatchSource,
+  type BatchStream,
+  type Pass,
+  type Tensors,
+  type StepFn,
+  type StepOutput,
+  type StepContext,
   type BatchFn,
   type HookResult,
   type Hook,

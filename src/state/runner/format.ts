@@ -68,7 +68,8 @@ export const formatStepLine = (
           ? `evaluating on ${split} `
           : `running in ${mode} mode on ${split} `;
   }
-  return `${head}[${step}/${length}]\t${formatResult(result, digits)}`;
+  // A length that is not known (a stream of batches before its first pass) is `?`.
+  return `${head}[${step}/${Number.isFinite(length) ? length : '?'}]\t${formatResult(result, digits)}`;
 };
 
 /**

@@ -45,10 +45,11 @@ export const renderProgress = (view: ProgressView): string => {
       barWidth,
     );
   const rate = elapsedMs > 0 ? (step * 1000) / elapsedMs : 0;
-  const eta = rate > 0 ? (total - step) / rate : Number.POSITIVE_INFINITY;
+  const known = Number.isFinite(total);
+  const eta = rate > 0 && known ? (total - step) / rate : Number.POSITIVE_INFINITY;
   const values = Object.entries(meters)
     .map(([k, v]) => `${k}: ${formatValue(v)}`)
     .join(' ');
-  const line = `${epoch === undefined ? '' : `${epoch} `}${split} [${bar}] ${step}/${total} ${rate.toFixed(1)} it/s ETA ${clock(eta)}${values === '' ? '' : ` ${values}`}`;
+  const line = `${epoch === undefined ? '' : `${epoch} `}${split} [${bar}] ${step}/${known ? total : '?'} ${rate.toFixed(1)} it/s ETA ${clock(eta)}${values === '' ? '' : ` ${values}`}`;
   return line.length > width ? line.slice(0, Math.max(0, width)) : line;
 };

@@ -119,6 +119,7 @@ export {
   mergeConfig,
   updateMeters,
   resetMeters,
+  setMeters,
   setRng,
   setTimestamp,
   restore,

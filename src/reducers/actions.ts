@@ -22,6 +22,7 @@ import {
   registerSplit,
   resetMeters,
   restore,
+  setMeters,
   setMode,
   setRng,
   setSplit,
@@ -160,6 +161,26 @@ export const definitions = {
     fields: {},
     prepare: () => ({}),
     reduce: (s) => resetMeters(s),
+  }),
+  setMeters: define({
+    fields: {
+      meters: check(
+        'an object of meters ({ val, avg, sum, count })',
+        (u) =>
+          isPlainObject(u) &&
+          Object.values(u).every(
+            (m) =>
+              isPlainObject(m) &&
+              Object.keys(m).length === 4 &&
+              isEncoded(m['val']) &&
+              isEncoded(m['avg']) &&
+              isEncoded(m['sum']) &&
+              count(m['count']) === undefined,
+          ),
+      ),
+    },
+    prepare: (meters: RunnerState['meters']) => ({ meters }),
+    reduce: (s, p: { readonly meters: RunnerState['meters'] }) => setMeters(s, p.meters),
   }),
   registerSplit: define({
     fields: { split: string, size: count, batchSize: positive },

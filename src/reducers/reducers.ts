@@ -277,6 +277,18 @@ export const resetMeters = (state: RunnerState): RunnerState =>
     ? state
     : Object.freeze({ ...state, meters: Object.freeze({}) });
 
+/**
+ * Puts back meters read earlier (`state.meters`), as after an evaluation inside an epoch: the
+ * training meters, and so the samples the epoch has trained, are those before it.
+ */
+export const setMeters = (state: RunnerState, meters: RunnerState['meters']): RunnerState =>
+  Object.freeze({
+    ...state,
+    meters: Object.freeze(
+      Object.fromEntries(Object.entries(meters).map(([k, m]) => [k, Object.freeze({ ...m })])),
+    ),
+  });
+
 // ---------------------------------------------------------------------------------------------
 // Random generator, restore.
 

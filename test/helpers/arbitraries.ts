@@ -4,6 +4,7 @@
  * exercise every path of score inference and best tracking.
  */
 import fc from 'fast-check';
+import type { MetricValue } from '../../src/state/runner/metric.js';
 import type { Action } from '../../src/reducers/actions.js';
 import { actions } from '../../src/reducers/actions.js';
 import type { ResultRecord } from '../../src/reducers/reducers.js';
@@ -63,6 +64,12 @@ export const denseAction: fc.Arbitrary<Action> = fc.oneof(
 );
 
 /** Actions that change results or how they are scored, plus the counters. */
+/** A meter's number as the state holds it: finite, or NaN and the infinities as strings. */
+const encodedValue: fc.Arbitrary<MetricValue> = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => (Object.is(x, -0) ? 0 : x)),
+  fc.constantFrom('NaN' as const, 'Infinity' as const, '-Infinity' as const),
+);
+
 export const action: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 8,
@@ -82,6 +89,21 @@ export const action: fc.Arbitrary<Action> = fc.oneof(
       .map(([v, n]) => actions.updateMeters(v, n)),
   },
   { weight: 1, arbitrary: fc.constant(actions.resetMeters()) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .dictionary(
+        metricName,
+        fc.record({
+          val: encodedValue,
+          avg: encodedValue,
+          sum: encodedValue,
+          count: fc.nat({ max: 10_000 }),
+        }),
+        { maxKeys: 3 },
+      )
+      .map((m) => actions.setMeters(m)),
+  },
   { weight: 1, arbitrary: fc.constantFrom(...RUNNER_MODES).map((m) => actions.setMode(m)) },
   { weight: 1, arbitrary: fc.option(splitName, { nil: null }).map((s) => actions.setSplit(s)) },
   {

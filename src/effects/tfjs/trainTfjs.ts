@@ -28,7 +28,11 @@ import {
   scheduleTotalSteps,
 } from '../../state/runner/schedule.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
-import { formatEarlyStop, formatEpochResult } from '../../state/runner/format.js';
+import {
+  formatEarlyStop,
+  formatEpochResult,
+  formatResult,
+} from '../../state/runner/format.js';
 import {
   bestIndex,
   checkpointDir,
@@ -273,7 +277,37 @@ const runTraining = async (
   if (epochEnd === undefined && stepEnd === undefined) {
     return failed('trainTfjs', { message: 'no end: set config.epochEnd or config.stepEnd' });
   }
-  const saveSteps = runner.state.config.saveSteps;
+  const { saveSteps, evalSteps, evalInterval } = runner.state.config;
+  const evaluated = Object.entries(sources).filter(([split]) => split !== trainName);
+
+  /**
+   * An evaluation inside an epoch (`evalSteps`): each other split's values written at the
+   * current step and logged, not appended to the results; then the training meters (the
+   * epoch's samples so far) are put back. A stop on the way saves the state before it.
+   */
+  const evaluateInside = async (
+    epoch: number,
+  ): Promise<E.Either<TrainError, TrainOutcome> | undefined> => {
+    const before = runner.state;
+    for (const [split, source] of evaluated) {
+      const values = await evaluate(split, source, epoch);
+      if (values === undefined) return interrupt(before, true);
+      const w = await runner.writeResult(values, split);
+      if (E.isLeft(w)) return failed('writeResult', w.left);
+      runner.logger.info(
+        { split, step: before.progress.step, result: values },
+        `evaluated ${split} at step ${before.progress.step}: ${formatResult(values)}`,
+      );
+      if (hooks.evaluationEnd !== undefined) {
+        const p = call(hooks.evaluationEnd, { runner, epoch, split, result: values });
+        if (p !== undefined) await p;
+      }
+    }
+    for (const a of [act.setMeters(before.meters), act.setMode('train'), act.setSplit(trainName)]) {
+      send(a);
+    }
+    return undefined;
+  };
   if (hooks.trainStart !== undefined) {
     const p = call(hooks.trainStart, { runner, epoch: firstEpoch(runner.state) });
     if (p !== undefined) await p;
@@ -445,6 +479,14 @@ const runTraining = async (
           const queued = await runner.queueCheckpoint();
           if (E.isLeft(queued)) return failed('saveCheckpoint', queued.left);
         }
+        if (evalSteps !== undefined && runner.state.progress.step % evalSteps === 0) {
+          const ended = await evaluateInside(epoch);
+          if (ended !== undefined) {
+            if (current !== undefined) reader?.release(current);
+            reader?.close();
+            return ended;
+          }
+        }
       }
     }
     applyPending();
@@ -465,13 +507,18 @@ const runTraining = async (
     const result: Record<string, Record<string, number>> = {
       [trainName]: { ...getResult(runner.state, 'epoch') },
     };
-    for (const [split, source] of Object.entries(sources)) {
-      if (split === trainName) continue;
-      const evaluated = await evaluate(split, source, epoch);
-      if (evaluated === undefined) return interrupt(trainedState, true);
-      result[split] = evaluated;
+    // Every epoch, or every evalInterval-th and the last (the result has only the training
+    // split in between, and no score).
+    const lastEpoch =
+      (epochEnd !== undefined && epoch + 1 >= epochEnd) ||
+      (stepEnd !== undefined && runner.state.progress.step >= stepEnd);
+    const evalNow = evalInterval === undefined || (epoch + 1) % evalInterval === 0 || lastEpoch;
+    for (const [split, source] of evalNow ? evaluated : []) {
+      const values = await evaluate(split, source, epoch);
+      if (values === undefined) return interrupt(trainedState, true);
+      result[split] = values;
       if (hooks.evaluationEnd !== undefined) {
-        const p = call(hooks.evaluationEnd, { runner, epoch, split, result: evaluated });
+        const p = call(hooks.evaluationEnd, { runner, epoch, split, result: values });
         if (p !== undefined) await p;
       }
     }

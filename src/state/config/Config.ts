@@ -225,6 +225,14 @@ export const KNOWN_KEYS = {
     PositiveInt,
     'Also save `latest` every N optimizer steps, mid-epoch (a resume continues at the next batch); off by default.',
   ),
+  evalInterval: key(
+    PositiveInt,
+    'Evaluate the splits other than the training one every N epochs (and in the last); every epoch by default.',
+  ),
+  evalSteps: key(
+    PositiveInt,
+    'Also evaluate them every N optimizer steps inside an epoch (logged and written as metric rows, not appended to the results); off by default.',
+  ),
   restartCount: key(
     NonNegativeInt,
     'How often the launcher restarted this run (set from `SLURM_RESTART_COUNT` / `TORCHELASTIC_RESTART_COUNT`).',
@@ -313,6 +321,8 @@ export interface KnownConfig {
   readonly minDelta: number;
   readonly saveInterval?: number;
   readonly saveSteps?: number;
+  readonly evalInterval?: number;
+  readonly evalSteps?: number;
   readonly restartCount?: number;
   readonly logInterval?: number;
   readonly maxToKeep?: number;

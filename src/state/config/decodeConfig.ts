@@ -169,6 +169,7 @@ export const BOOKKEEPING_KEYS: ReadonlySet<string> = new Set([
   'logInterval',
   'saveInterval',
   'saveSteps',
+  'evalSteps',
   'restartCount',
   'maxToKeep',
   'keepBest',

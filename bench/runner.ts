@@ -9,7 +9,8 @@
  * rows), `mid` 32 -> 64 -> 64 -> 4 (2048 rows, batch 32, 512 validation rows), `large`
  * 64 -> 256 -> 256 -> 10 (4096 rows, batch 64, 1024 validation rows). Backends: `wasm`
  * (`@tensorflow/tfjs-backend-wasm`) and `cpu` (the plain-JS one). For each pair, rounds of
- * (bare loop, runner without files, full runner) alternate; each run trains a few epochs and
+ * (bare loop, runner without files, the same with six no-op hooks set, full runner) alternate
+ * (the hooks row against the one without: what the hook calls cost; unused hooks cost less); each run trains a few epochs and
  * every epoch is one sample; medians per epoch of wall and process CPU time are compared, as a
  * ratio and in seconds per epoch.
  *
@@ -28,7 +29,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as E from 'fp-ts/lib/Either.js';
 import { permutation, seedRng } from '../src/index.js';
 import { createRunner } from '../src/effects/index.js';
-import { modelPart, optimizerPart, trainTfjs } from '../src/effects/tfjs/index.js';
+import { modelPart, optimizerPart, trainTfjs, type TfjsHooks } from '../src/effects/tfjs/index.js';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -188,7 +189,17 @@ const bare = (): Timing[] => {
   return times;
 };
 
-const withRunner = async (files: boolean): Promise<Timing[]> => {
+/** Six hooks that do nothing: the cost of the hook calls themselves. */
+const noopHooks: TfjsHooks = {
+  trainStart: () => undefined,
+  epochStart: () => undefined,
+  stepEnd: () => undefined,
+  evaluationEnd: () => undefined,
+  epochEnd: () => undefined,
+  trainEnd: () => undefined,
+};
+
+const withRunner = async (files: boolean, hooks?: TfjsHooks): Promise<Timing[]> => {
   const root = await mkdtemp(join(tmpdir(), 'danling-bench-'));
   const { model, optimizer } = build();
   const started = await createRunner(
@@ -227,6 +238,7 @@ const withRunner = async (files: boolean): Promise<Timing[]> => {
     metrics: { accuracy },
     splits: splits(),
     save: files,
+    ...(hooks === undefined ? {} : { hooks }),
   });
   if (E.isLeft(out)) throw new Error(out.left.message);
   await runner.close();
@@ -257,10 +269,12 @@ for (const backend of arg('backends', 'wasm,cpu').split(',')) {
     bare(); // warm-up: kernels, JIT
     const b: Timing[] = [];
     const q: Timing[] = [];
+    const h: Timing[] = [];
     const r: Timing[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       b.push(...bare());
       q.push(...(await withRunner(false)));
+      h.push(...(await withRunner(false, noopHooks)));
       r.push(...(await withRunner(true)));
     }
     const mb = { wall: median(b.map((x) => x.wall)), cpu: median(b.map((x) => x.cpu)) };
@@ -279,6 +293,7 @@ for (const backend of arg('backends', 'wasm,cpu').split(',')) {
     };
     row('bare tfjs loop', b);
     row('runner: reducers and meters, no files', q);
+    row('runner: no files, six no-op hooks', h);
     row('runner: + history.jsonl, checkpoint', r);
   }
 }

@@ -101,7 +101,7 @@ const buildParts = (state: RunnerState) => {
       }),
     ],
   });
-  const optimizer = tf.train.adam(numberOf(config, 'optim.lr', 0.005));
+  const optimizer = tf.train.adam(numberOf(config, 'optim.lr', 0.01));
   return { model: modelPart(tf, model), optimizer: optimizerPart(tf, optimizer) };
 };
 

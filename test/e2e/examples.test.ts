@@ -102,6 +102,96 @@ describe('examples', () => {
     expect(records[0]).toMatchObject({ run: 'iris-mlp', rank: 0 });
   });
 
+  it('mnist trains a CNN with a warmed-up cosine schedule, scores an epoch metric, tests and predicts', () => {
+    const project = join(root, 'mnist');
+    // A small subset: 160 training digits (5 steps an epoch), a step line (and lr) every step.
+    const out = tsx([
+      'examples/mnist.ts',
+      '--projectRoot',
+      project,
+      '--data.train',
+      '160',
+      '--data.val',
+      '100',
+      '--data.test',
+      '100',
+      '--epochEnd',
+      '2',
+      '--logInterval',
+      '1',
+      '--schedule.warmupSteps',
+      '3',
+    ]);
+    const lines = out.trimEnd().split('\n');
+    expect(lines).toContain('score: val/accuracy, higher is better');
+    const [run] = readdirSync(project);
+    const [stamp] = readdirSync(join(project, run ?? ''));
+    const dir = join(project, run ?? '', stamp ?? '');
+    // Two epochs, each with the epoch metrics of the val split; the best is scored by accuracy.
+    const { results } = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as {
+      results: Record<string, { val: Record<string, number> }>;
+    };
+    expect(Object.keys(results)).toEqual(['0', '1']);
+    for (const r of Object.values(results)) {
+      expect(Object.keys(r.val).sort()).toEqual(['accuracy', 'f1', 'loss']);
+      expect(r.val['accuracy']).toBeGreaterThan(0.1); // better than chance after 5 steps
+    }
+    const best = JSON.parse(readFileSync(join(dir, 'best.json'), 'utf8')) as {
+      index: number;
+      score: { split: string; name: string; mode: string; value: number };
+    };
+    expect(best.score).toMatchObject({ split: 'val', name: 'accuracy', mode: 'max' });
+    expect(best.score.value).toBe(
+      Math.max(...Object.values(results).map((r) => r.val['accuracy'] ?? 0)),
+    );
+    // The hook: one line an epoch naming the val digit recognised worst.
+    expect(lines.filter((l) => /^worst digit: \d \(recall [\d.]+\)/.test(l))).toHaveLength(2);
+    // restoreBest, then the test split and ten predictions.
+    expect(lines.some((l) => l.startsWith(`restored the best weights (epoch ${best.index})`))).toBe(
+      true,
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^test \(100 digits\): loss [\d.]+, accuracy [\d.]+, f1 [\d.]+$/),
+    );
+    const predictions = lines.filter((l) =>
+      /^ {2}test digit \d: label (\d), predicted \d \(p [\d.]+\)/.test(l),
+    );
+    expect(predictions).toHaveLength(10);
+    // The fixed order gives digits 0..9 in turn, so the first ten test labels are 0..9.
+    expect(predictions.map((l) => /label (\d)/.exec(l)?.[1])).toEqual([
+      '0',
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8',
+      '9',
+    ]);
+    // The rate logged at each of the 10 steps: up during the 3 warm-up steps, to the base rate
+    // at step 4, then down along the cosine.
+    const rows = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) => JSON.parse(l) as { step: number; split: string; metrics: Record<string, number> },
+      );
+    const lr = rows
+      .filter((r) => r.split === 'train' && 'lr' in r.metrics)
+      .sort((a, b) => a.step - b.step)
+      .map((r) => r.metrics['lr'] ?? Number.NaN);
+    expect(lr).toHaveLength(10);
+    for (let i = 1; i < lr.length; i++) {
+      if (i <= 3) expect(lr[i]).toBeGreaterThan(lr[i - 1] ?? 0);
+      else expect(lr[i]).toBeLessThan(lr[i - 1] ?? 0);
+    }
+    expect(lr[3]).toBeCloseTo(0.01, 10);
+    // evaluate wrote the test split's values to the metric files.
+    expect(rows.some((r) => r.split === 'test' && 'accuracy' in r.metrics)).toBe(true);
+  });
+
   it('in a pseudo-terminal the progress bar draws on one line with the epoch, and is cleared', () => {
     // `script` gives the demo a real pty (stdout and stderr are TTYs there).
     const out = execFileSync(

@@ -11,6 +11,12 @@ export type Tensors = TF.Tensor | readonly TF.Tensor[];
 
 /** One split's data in memory: inputs and targets with the samples along the first axis. */
 export interface SplitData {
+  readonly x: TF.Tensor;
+  readonly y: TF.Tensor;
+}
+
+/** A split in memory for a model with several inputs or outputs (with `task.step`). */
+export interface TensorsSplit {
   readonly x: Tensors;
   readonly y: Tensors;
 }
@@ -56,7 +62,7 @@ export interface BatchSource {
  * inside an epoch is refused unless it is an array (danling cannot know that a dataset or
  * iterator gives the same batches again).
  */
-export type SplitInput = SplitData | BatchSource | BatchStream;
+export type SplitInput = SplitData | TensorsSplit | BatchSource | BatchStream;
 
 /** A split as the loop reads it. */
 export type Source =
@@ -101,7 +107,7 @@ const arraySize = (batches: readonly unknown[]): number | undefined => {
 
 /** How `input` will be read, or why it cannot be. */
 export const sourceOf = (name: string, input: SplitInput): Source | string => {
-  const o = input as Partial<SplitData & BatchSource>;
+  const o = input as Partial<TensorsSplit & BatchSource>;
   if (isTensors(o.x) && isTensors(o.y)) {
     return { kind: 'tensors', x: o.x, y: o.y, size: rowsOf(o.x) };
   }

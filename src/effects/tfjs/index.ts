@@ -40,3 +40,4 @@ export type {
   HookResult,
   EvaluationInterrupted,
 } from './trainTfjs.js';
+export type { BuiltinHooks } from './builtins.js';

@@ -13,6 +13,7 @@ import type { Runner } from '../shell/runner.js';
 import type { EpochMetricFn } from './epochMetrics.js';
 import type { Source, SplitInput } from './data.js';
 import type { BatchFn, StepFn } from './step.js';
+import type { BuiltinHooks } from './builtins.js';
 
 export type {
   SplitData,
@@ -39,6 +40,12 @@ export type Hook<C> = (state: RunnerState, context: C) => HookResult | Promise<H
 export interface HookContext {
   readonly runner: Runner;
   readonly epoch: number;
+  /**
+   * Ends training after the current epoch (its evaluation, result and checkpoint), with
+   * `reason` (default `stopped`): what early stopping does. For a stop at once, with `latest`
+   * saved where the loop is, use `runner.requestStop()` (the graceful stop).
+   */
+  readonly endTraining: (reason?: 'patience' | 'stopped') => void;
 }
 
 /**
@@ -55,8 +62,13 @@ export interface TfjsHooks {
   readonly stepEnd?: Hook<
     HookContext & {
       readonly batch: number;
+      /** Batches in the epoch; NaN for a stream whose size is not known yet. */
       readonly batches: number;
       readonly values: Readonly<Record<string, number>>;
+      /** Whether a step line is due (every `logInterval` batches, and at the epoch's last). */
+      readonly logDue: boolean;
+      /** Whether this is the epoch's last step. */
+      readonly last: boolean;
     }
   >;
   /** After each evaluated split, with its result (batch averages and epoch metrics). */
@@ -116,8 +128,14 @@ export interface TfjsTask {
   readonly trainSplit?: string;
   /** Write a checkpoint and the result files at the end of every epoch (default `true`). */
   readonly save?: boolean;
-  /** Extension points (see {@link TfjsHooks}); none by default. */
-  readonly hooks?: TfjsHooks;
+  /**
+   * Extension points (see {@link TfjsHooks}): one set or a list, run in order between the
+   * built-in `progress` and `resultFiles` hooks and the built-in `checkpoint` and
+   * `earlyStopping` ones; or a function of the built-ins giving the whole list, to reorder,
+   * drop or replace them (`(b) => [b.progress, b.resultFiles, myCheckpoint]`).
+   */
+  readonly hooks?:
+    TfjsHooks | readonly TfjsHooks[] | ((builtins: BuiltinHooks) => readonly TfjsHooks[]);
   /**
    * At the end of training (not on a graceful stop), load the model weights of the best
    * checkpoint (`best.safetensors`) into the model, after the background saves are done (Keras'
@@ -130,8 +148,11 @@ export interface TfjsTask {
 /** How the loop ended. */
 export interface TrainOutcome {
   readonly state: RunnerState;
-  /** `epochEnd`, `stepEnd`, `patience` (early stopping), or `interrupted` (a graceful stop). */
-  readonly reason: 'epochEnd' | 'stepEnd' | 'patience' | 'interrupted';
+  /**
+   * `epochEnd`, `stepEnd`, `patience` (early stopping), `stopped` (a hook's `endTraining()`), or
+   * `interrupted` (a graceful stop).
+   */
+  readonly reason: 'epochEnd' | 'stepEnd' | 'patience' | 'stopped' | 'interrupted';
   /** The signal that stopped the run (`interrupted` only). */
   readonly signal?: NodeJS.Signals;
   /** The exit code the process should end with: 128 + the signal number (`interrupted` only). */
@@ -147,12 +168,21 @@ export interface TrainError {
   readonly message: string;
 }
 
+/** Thrown by a built-in hook whose write failed: the loop returns its error as it is. */
+export class HookFailed extends Error {
+  constructor(readonly error: TrainError) {
+    super(error.message);
+  }
+}
+
 export const failed = (what: string, cause: { message: string }): E.Either<TrainError, never> =>
   E.left({ _tag: 'TrainFailed', cause, message: `${what}: ${cause.message}` });
 
 /** A thrown error (a user's step or hook, data that cannot be read) as a `TrainFailed`. */
 export const thrown = (what: string, error: unknown): E.Either<TrainError, never> =>
-  failed(what, { message: error instanceof Error ? error.message : String(error) });
+  error instanceof HookFailed
+    ? E.left(error.error)
+    : failed(what, { message: error instanceof Error ? error.message : String(error) });
 
 /**
  * Registers a split's size and batch size when they are known and not yet in the state (a

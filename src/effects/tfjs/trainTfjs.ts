@@ -28,18 +28,11 @@ import {
   scheduleTotalSteps,
 } from '../../state/runner/schedule.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
-import {
-  formatEarlyStop,
-  formatEpochResult,
-  formatResult,
-} from '../../state/runner/format.js';
+import { formatResult } from '../../state/runner/format.js';
 import {
   bestIndex,
   checkpointDir,
   getResult,
-  isBest,
-  patienceExhausted,
-  scoreMode,
   trainedInEpoch,
 } from '../../state/runner/selectors.js';
 import { existsSync } from 'node:fs';
@@ -67,6 +60,7 @@ import {
 
 import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
 import { evaluator } from './evaluate.js';
+import { builtinHooks } from './builtins.js';
 
 /**
  * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
@@ -92,6 +86,9 @@ export const trainTfjs = async (
     return thrown('trainTfjs', error);
   }
 };
+
+const isHookList = (h: TfjsHooks | readonly TfjsHooks[]): h is readonly TfjsHooks[] =>
+  Array.isArray(h);
 
 const runTraining = async (
   runner: Runner,
@@ -141,18 +138,54 @@ const runTraining = async (
   // dispatch is synchronous; a failed append to the action log is reported by the next flush
   // (every step line, every checkpoint, and the end of training).
   const send = (action: Action): RunnerState => runner.dispatch(action);
-  const hooks: TfjsHooks = task.hooks ?? {};
+  // The hooks: the built-ins around the task's, or the list the task makes of the built-ins.
+  const builtins = builtinHooks({ trainSplit: trainName, optimizer, save: task.save !== false });
+  const own = task.hooks;
+  const list: readonly TfjsHooks[] =
+    typeof own === 'function'
+      ? own(builtins)
+      : [
+          builtins.progress,
+          builtins.resultFiles,
+          ...(own === undefined ? [] : isHookList(own) ? own : [own]),
+          builtins.checkpoint,
+          builtins.earlyStopping,
+        ];
+  const at = <K extends keyof TfjsHooks>(place: K): NonNullable<TfjsHooks[K]>[] =>
+    list.flatMap((h) => (h[place] === undefined ? [] : [h[place] as NonNullable<TfjsHooks[K]>]));
+  const hooks = {
+    trainStart: at('trainStart'),
+    epochStart: at('epochStart'),
+    stepEnd: at('stepEnd'),
+    evaluationEnd: at('evaluationEnd'),
+    epochEnd: at('epochEnd'),
+    trainEnd: at('trainEnd'),
+  };
+  let ended: 'patience' | 'stopped' | undefined;
+  const endTraining = (why: 'patience' | 'stopped' = 'stopped'): void => {
+    ended ??= why;
+  };
   const sendAll = (actions: HookResult): void => {
     if (actions !== undefined) for (const a of actions) send(a);
   };
   /**
-   * Runs a hook and dispatches what it returns; a promise only when the hook returned one (the
-   * caller awaits it then), so a synchronous hook costs no microtask.
+   * Runs the hooks of a place in order, dispatching what each returns before the next runs; a
+   * promise only once a hook returned one (the caller awaits it then), so synchronous hooks cost
+   * no microtask.
    */
-  const call = <C>(hook: Hook<C>, context: C): Promise<void> | undefined => {
-    const r = hook(runner.state, context);
-    if (r instanceof Promise) return r.then(sendAll);
-    sendAll(r);
+  const call = <C>(fns: readonly Hook<C>[], context: C): Promise<void> | undefined => {
+    for (let i = 0; i < fns.length; i++) {
+      const r = (fns[i] as Hook<C>)(runner.state, context);
+      if (r instanceof Promise) {
+        return (async () => {
+          sendAll(await r);
+          for (let j = i + 1; j < fns.length; j++) {
+            sendAll(await (fns[j] as Hook<C>)(runner.state, context));
+          }
+        })();
+      }
+      sendAll(r);
+    }
     return undefined;
   };
   const flushed = async (): Promise<E.Either<TrainError, void>> =>
@@ -298,8 +331,8 @@ const runTraining = async (
         { split, step: before.progress.step, result: values },
         `evaluated ${split} at step ${before.progress.step}: ${formatResult(values)}`,
       );
-      if (hooks.evaluationEnd !== undefined) {
-        const p = call(hooks.evaluationEnd, { runner, epoch, split, result: values });
+      if (hooks.evaluationEnd.length > 0) {
+        const p = call(hooks.evaluationEnd, { runner, epoch, endTraining, split, result: values });
         if (p !== undefined) await p;
       }
     }
@@ -308,8 +341,8 @@ const runTraining = async (
     }
     return undefined;
   };
-  if (hooks.trainStart !== undefined) {
-    const p = call(hooks.trainStart, { runner, epoch: firstEpoch(runner.state) });
+  if (hooks.trainStart.length > 0) {
+    const p = call(hooks.trainStart, { runner, epoch: firstEpoch(runner.state), endTraining });
     if (p !== undefined) await p;
   }
   for (let epoch = firstEpoch(runner.state); epoch < last; epoch++) {
@@ -346,8 +379,8 @@ const runTraining = async (
         ? [act.startEpoch(epoch), act.setMode('train'), act.setSplit(trainName), act.resetMeters()]
         : [act.setMode('train'), act.setSplit(trainName)];
     for (const a of trainActions) send(a);
-    if (done === 0 && hooks.epochStart !== undefined) {
-      const p = call(hooks.epochStart, { runner, epoch });
+    if (done === 0 && hooks.epochStart.length > 0) {
+      const p = call(hooks.epochStart, { runner, epoch, endTraining });
       if (p !== undefined) await p;
     }
     const rng0 = runner.state.rng ?? [0, 0, 0, 0];
@@ -442,26 +475,25 @@ const runTraining = async (
       const stepped = pendingCount === accum || isLast;
       if (stepped) applyPending();
       send(act.updateMeters(values, n));
-      runner.progress(trainName, b, batches);
-      if (stepped && hooks.stepEnd !== undefined) {
-        const p = call(hooks.stepEnd, { runner, epoch, batch: b, batches, values });
-        if (p !== undefined) await p;
-      }
       // A step line (and its metric row) is written at an optimizer-step boundary only: with
       // accumSteps > 1 a line due between two steps waits for the next one, so no two rows share
       // a step (the first batch of an epoch would repeat the previous epoch's last step).
       logDue ||= b % logEvery === 0 || isLast;
-      if (logDue && stepped) {
+      if (stepped && hooks.stepEnd.length > 0) {
+        const context = {
+          runner,
+          epoch,
+          endTraining,
+          batch: b,
+          batches,
+          values,
+          logDue,
+          last: isLast,
+        };
         logDue = false;
-        await runner.stepLog(trainName, b, batches);
-        const lr = optimizerLr(optimizer);
-        if (lr !== undefined) {
-          const wl = await runner.writeScore('lr', lr, trainName);
-          if (E.isLeft(wl)) return failed('writeResult', wl.left);
-        }
-        const f = await flushed();
-        if (E.isLeft(f)) return f;
-      }
+        const p = call(hooks.stepEnd, context);
+        if (p !== undefined) await p;
+      } else if (stepped) logDue = false;
       if (isLast) passDone = true;
       // Step boundaries inside the epoch: a graceful stop, a periodic mid-epoch checkpoint.
       if (stepped && !isLast) {
@@ -517,48 +549,29 @@ const runTraining = async (
       const values = await evaluate(split, source, epoch);
       if (values === undefined) return interrupt(trainedState, true);
       result[split] = values;
-      if (hooks.evaluationEnd !== undefined) {
-        const p = call(hooks.evaluationEnd, { runner, epoch, split, result: values });
+      if (hooks.evaluationEnd.length > 0) {
+        const p = call(hooks.evaluationEnd, { runner, epoch, endTraining, split, result: values });
         if (p !== undefined) await p;
       }
     }
     send(act.appendResult(result, epoch));
-    // Epoch averages of the training split get their own tags (`train/epoch/loss`), apart from
-    // its per-step values (`train/loss`) at the same step.
-    for (const [split, values] of Object.entries(result)) {
-      const w = await runner.writeResult(values, split === trainName ? `${split}/epoch` : split);
-      if (E.isLeft(w)) return failed('writeResult', w.left);
-    }
-    runner.logger.info(
-      { epoch, result, best: isBest(runner.state) },
-      formatEpochResult(runner.state, result),
-    );
-    if (hooks.epochEnd !== undefined) {
-      const p = call(hooks.epochEnd, { runner, epoch, result });
+    // The result files and epoch line, the task's hooks, the checkpoint, early stopping.
+    if (hooks.epochEnd.length > 0) {
+      const p = call(hooks.epochEnd, { runner, epoch, endTraining, result });
       if (p !== undefined) await p;
     }
-    if (task.save !== false) {
-      // Copied now, written in the background (checkpoint, then the result files): the next
-      // epoch trains while it is written. A failed write is logged and reported at the end.
-      const queued = await runner.queueCheckpoint({ results: true });
-      if (E.isLeft(queued)) return failed('saveCheckpoint', queued.left);
-    }
-    if (patienceExhausted(runner.state)) {
-      reason = 'patience';
-      runner.logger.info(
-        {
-          bestIndex: bestIndex(runner.state),
-          patience: runner.state.config.patience,
-          minDelta: runner.state.config.minDelta,
-          scoreMode: scoreMode(runner.state),
-        },
-        formatEarlyStop(runner.state),
-      );
+    if (ended !== undefined) {
+      reason = ended;
       break;
     }
   }
-  if (hooks.trainEnd !== undefined) {
-    const p = call(hooks.trainEnd, { runner, epoch: runner.state.progress.epoch, reason });
+  if (hooks.trainEnd.length > 0) {
+    const p = call(hooks.trainEnd, {
+      runner,
+      epoch: runner.state.progress.epoch,
+      endTraining,
+      reason,
+    });
     if (p !== undefined) await p;
   }
   const done = await flushed();

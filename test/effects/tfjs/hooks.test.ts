@@ -5,7 +5,7 @@
  * from a hook and resumed, ends bitwise equal to an uninterrupted one.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,5 +130,71 @@ describe('stopped inside an epoch by a hook, resumed', () => {
     );
     expect(f1s.every((x) => x >= 0 && x <= 1)).toBe(true);
     expect(bestIndex(resumed.outcome.state)).toBe(f1s.indexOf(Math.max(...f1s)));
+  }, 60_000);
+});
+
+describe('the built-in behaviours are hooks', () => {
+  const latest = (state: Parameters<typeof dir>[0]) =>
+    existsSync(join(dir(state), 'checkpoints', 'latest.safetensors'));
+
+  it('a function of the built-ins chooses them: without checkpoint and earlyStopping, no checkpoint and no early stop', async () => {
+    const config = { projectRoot: root, epochEnd: 4, patience: 1, scoreMode: 'max' };
+    // With the built-ins: the val loss as a score to maximise falls, so the first epoch stays
+    // best and patience 1 stops the run after the second.
+    const kept = await train({ ...config, name: 'kept' }, {});
+    expect(kept.outcome.reason).toBe('patience');
+    expect(results(kept.outcome.state)).toHaveLength(2);
+    expect(latest(kept.outcome.state)).toBe(true);
+    const dropped = await train(
+      { ...config, name: 'dropped' },
+      { task: () => ({ hooks: (b) => [b.progress, b.resultFiles] }) },
+    );
+    expect(dropped.outcome.reason).toBe('epochEnd');
+    expect(results(dropped.outcome.state)).toHaveLength(4);
+    expect(latest(dropped.outcome.state)).toBe(false);
+    // The result files' hook still wrote the epoch lines and rows.
+    expect(dropped.records.filter((r) => r.msg.startsWith('epoch ['))).toHaveLength(4);
+  }, 60_000);
+
+  it("a hook's endTraining ends after the epoch, saved; a list of hook sets runs in order; a replaced progress hook", async () => {
+    const calls: string[] = [];
+    const own: TfjsHooks[] = [
+      { epochEnd: (_s, c) => void calls.push(`first ${c.epoch}`) },
+      {
+        epochEnd: (s, c) => {
+          calls.push(`second ${c.epoch}`);
+          if (results(s).length === 2) c.endTraining();
+        },
+      },
+    ];
+    const r = await train(
+      { projectRoot: root, name: 'own', epochEnd: 5 },
+      { task: () => ({ hooks: own }) },
+    );
+    expect(r.outcome.reason).toBe('stopped');
+    expect(calls).toEqual(['first 0', 'second 0', 'first 1', 'second 1']);
+    expect(results(r.outcome.state)).toHaveLength(2);
+    expect(latest(r.outcome.state)).toBe(true);
+
+    // progress replaced by a hook of one's own, at the same cadence (logDue).
+    const lines: string[] = [];
+    const quiet = await train(
+      { projectRoot: root, name: 'quiet', epochEnd: 1, logInterval: 5 },
+      {
+        task: () => ({
+          hooks: (b) => [
+            {
+              stepEnd: (_s, c) => {
+                if (c.logDue) lines.push(`${c.batch}/${c.batches}${c.last ? ' last' : ''}`);
+              },
+            },
+            b.resultFiles,
+            b.checkpoint,
+          ],
+        }),
+      },
+    );
+    expect(lines).toEqual(['5/10', '10/10 last']);
+    expect(quiet.records.filter((x) => x.msg.startsWith('training on'))).toHaveLength(0);
   }, 60_000);
 });

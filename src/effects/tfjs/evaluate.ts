@@ -7,7 +7,12 @@ import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { actions as act, type Action } from '../../reducers/actions.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
-import { getResult } from '../../state/runner/selectors.js';
+import { bestIndex, checkpointDir, getResult } from '../../state/runner/selectors.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { warning } from '../../state/warning.js';
+import { loadPretrained } from '../run/runFiles.js';
+import { modelPart } from './tfjs.js';
 import type { Runner } from '../shell/runner.js';
 import type { EpochMetricFn } from './epochMetrics.js';
 import {
@@ -251,4 +256,34 @@ export const predict = (
   } catch (error) {
     return failed('predict', { message: error instanceof Error ? error.message : String(error) });
   }
+};
+
+/**
+ * `restoreBest`: loads the model part of `best.safetensors` into `model`; the path loaded, or
+ * `undefined` (with a `BestWeightsUnavailable` warning) when there is none or no model.
+ */
+export const restoreBestWeights = async (
+  runner: Runner,
+  tf: typeof TF,
+  model: TF.LayersModel | undefined,
+  saved: boolean,
+): Promise<E.Either<TrainError, string | undefined>> => {
+  const path = join(checkpointDir(runner.state), 'best.safetensors');
+  if (!saved || !existsSync(path) || model === undefined) {
+    const w = warning(
+      'BestWeightsUnavailable',
+      model === undefined
+        ? 'restoreBest: no model to load the best weights into (a custom step with variables): load your part from best.safetensors yourself'
+        : `restoreBest: no ${path} (no valid score, or save: false); the model keeps its last weights`,
+    );
+    runner.logger.warn({ warning: w._tag }, w.message);
+    return E.right(undefined);
+  }
+  const loaded = await loadPretrained(runner.state, modelPart(tf, model), path);
+  if (E.isLeft(loaded)) return failed('restoreBest', loaded.left);
+  runner.logger.info(
+    { restoredFrom: path, bestIndex: bestIndex(runner.state) },
+    `restored the best weights (epoch ${String(bestIndex(runner.state))}) from ${path}`,
+  );
+  return E.right(path);
 };

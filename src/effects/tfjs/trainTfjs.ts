@@ -29,18 +29,8 @@ import {
 } from '../../state/runner/schedule.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
 import { formatResult } from '../../state/runner/format.js';
-import {
-  bestIndex,
-  checkpointDir,
-  getResult,
-  trainedInEpoch,
-} from '../../state/runner/selectors.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { warning } from '../../state/warning.js';
-import { loadPretrained } from '../run/runFiles.js';
+import { getResult, trainedInEpoch } from '../../state/runner/selectors.js';
 import type { Runner } from '../shell/runner.js';
-import { modelPart, type ModelPart } from './tfjs.js';
 import { signalExitCode } from '../shell/stop.js';
 import {
   type HookResult,
@@ -59,8 +49,9 @@ import {
 } from './task.js';
 
 import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
-import { evaluator } from './evaluate.js';
+import { evaluator, restoreBestWeights } from './evaluate.js';
 import { builtinHooks } from './builtins.js';
+import { useBackend } from './backend.js';
 
 /**
  * Trains `task` with `runner` until `epochEnd` or `stepEnd`, or until `patience` epochs pass
@@ -105,36 +96,8 @@ const runTraining = async (
       message: `no ${JSON.stringify(trainName)} split among ${Object.keys(task.splits).join(', ')}`,
     });
   }
-  // The backend: switched to config.backend when another one is in use (tfjs moves the
-  // variables over); a resume from a checkpoint saved on another backend is no longer bitwise.
-  const wanted = runner.state.config.backend;
-  if (wanted !== undefined && tf.getBackend() !== wanted) {
-    let switched: boolean;
-    try {
-      switched = await tf.setBackend(wanted);
-      await tf.ready();
-    } catch {
-      switched = false;
-    }
-    if (!switched) {
-      return failed('trainTfjs', {
-        message: `backend: the ${wanted} backend is not registered or did not start${wanted === 'wasm' ? "; import '@tensorflow/tfjs-backend-wasm' before trainTfjs" : ''}`,
-      });
-    }
-  }
-  const backend = tf.getBackend();
-  runner.logger.debug({ backend }, `training on the ${backend} backend`);
-  const savedOn =
-    runner.resumedFrom === null
-      ? undefined
-      : (runner.parts['model'] as Partial<ModelPart> | undefined)?.loadedBackend?.();
-  if (savedOn !== undefined && savedOn !== backend) {
-    const w = warning(
-      'BackendChanged',
-      `${runner.resumedFrom ?? 'the checkpoint'} was saved on the ${savedOn} backend, this run uses ${backend}: the resume is not bitwise exact (set backend: ${savedOn} to continue exactly)`,
-    );
-    runner.logger.warn({ warning: w._tag, savedOn, backend }, w.message);
-  }
+  const switched = await useBackend(runner, tf);
+  if (E.isLeft(switched)) return switched;
   // dispatch is synchronous; a failed append to the action log is reported by the next flush
   // (every step line, every checkpoint, and the end of training).
   const send = (action: Action): RunnerState => runner.dispatch(action);
@@ -579,23 +542,10 @@ const runTraining = async (
   const settled = await runner.settle();
   if (E.isLeft(settled)) return failed('saveCheckpoint', settled.left);
   if (task.restoreBest === true) {
-    const path = join(checkpointDir(runner.state), 'best.safetensors');
-    if (task.save === false || !existsSync(path) || model === undefined) {
-      const w = warning(
-        'BestWeightsUnavailable',
-        model === undefined
-          ? 'restoreBest: no model to load the best weights into (a custom step with variables): load your part from best.safetensors yourself'
-          : `restoreBest: no ${path} (no valid score, or save: false); the model keeps its last weights`,
-      );
-      runner.logger.warn({ warning: w._tag }, w.message);
-    } else {
-      const loaded = await loadPretrained(runner.state, modelPart(tf, model), path);
-      if (E.isLeft(loaded)) return failed('restoreBest', loaded.left);
-      runner.logger.info(
-        { restoredFrom: path, bestIndex: bestIndex(runner.state) },
-        `restored the best weights (epoch ${String(bestIndex(runner.state))}) from ${path}`,
-      );
-      return E.right({ state: runner.state, reason, restoredFrom: path });
+    const restored = await restoreBestWeights(runner, tf, model, task.save !== false);
+    if (E.isLeft(restored)) return restored;
+    if (restored.right !== undefined) {
+      return E.right({ state: runner.state, reason, restoredFrom: restored.right });
     }
   }
   return E.right({ state: runner.state, reason });

@@ -21,8 +21,10 @@ export {
   writeJsonAtomic,
   linkOrCopyAtomic,
   cleanupTemp,
+  durableGroup,
 } from './storage/atomic.js';
 export type {
+  DurableGroup,
   FileSystem,
   FileHandleLike,
   FsError,
@@ -92,6 +94,7 @@ export {
   CHECKPOINT_EXT,
   checkpointPath,
   saveCheckpointFiles,
+  pruneCheckpoints,
   listCheckpoints,
   findLatestValid,
   checkDir,
@@ -118,6 +121,9 @@ export {
   fromCheckpoint,
   loadPretrained,
   saveResult,
+  appendResults,
+  readResults,
+  RESULTS_JOURNAL,
 } from './run/runFiles.js';
 export type {
   Parts,
@@ -131,6 +137,9 @@ export type {
   CheckpointStateInvalid,
   PretrainedUnavailable,
   RunWriteOptions,
+  ReadResults,
+  ResultsCorrupt,
+  ResultsJournal,
   ConfigFileInvalid,
   LoadFileError,
 } from './run/runFiles.js';

@@ -8,12 +8,14 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { CheckpointPlan } from '../../state/runner/checkpointPlan.js';
 import { prunable, type KeepRules } from '../../state/runner/retention.js';
 import {
+  durableGroup,
   fsError,
   fsyncDir,
   linkOrCopyAtomic,
   listDir,
   nodeFs,
   tryFs,
+  type DurableGroup,
   type FsError,
 } from '../storage/atomic.js';
 import {
@@ -47,6 +49,12 @@ export interface SaveCheckpointOptions extends CheckpointFileOptions {
   readonly maxToKeep?: number;
   /** More keep rules (`every`, `bestEpochs`); `last` defaults to `maxToKeep`. */
   readonly keep?: KeepRules;
+  /**
+   * The renames of the aliases (`best`, `epoch-N`) join this batch and the caller commits it
+   * with the other files of the epoch, then calls {@link pruneCheckpoints}. `latest` is made
+   * durable (its folder fsynced) before any alias is published, with or without a group.
+   */
+  readonly group?: DurableGroup;
 }
 
 /** What a save did. */
@@ -55,7 +63,7 @@ export interface SavedCheckpoint {
   readonly written: boolean;
   /** The path of every planned name, `latest` first (also on a non-main rank). */
   readonly paths: readonly string[];
-  /** `epoch-N` files removed by `maxToKeep`. */
+  /** `epoch-N` files removed by `maxToKeep` (none when a `group` was given: see pruneCheckpoints). */
   readonly removed: readonly string[];
 }
 
@@ -63,8 +71,9 @@ export interface SavedCheckpoint {
  * Saves a checkpoint to `dir`: writes `latest` atomically and durably, then makes every other
  * planned name (`best`, `epoch-N`) from the committed `latest` by hard link (copy + fsync + rename
  * where links are not supported), never by serialising again, then applies `maxToKeep` to the
- * `epoch-N` files. `latest` and `best` are always kept. If a step fails, the files already
- * committed stay valid and the previous ones are intact.
+ * `epoch-N` files. The aliases' renames are made durable by one fsync of `dir` (or, given
+ * `options.group`, by the caller's commit of it). `latest` and `best` are always kept. If a step
+ * fails, the files already committed stay valid and the previous ones are intact.
  *
  * @example
  * ```ts
@@ -78,21 +87,38 @@ export const saveCheckpointFiles = async (
   plan: CheckpointPlan,
   options: SaveCheckpointOptions = {},
 ): Promise<E.Either<CheckpointError, SavedCheckpoint>> => {
+  const { group, maxToKeep: _max, keep: _keep, ...fileOptions } = options;
   const latest = checkpointPath(dir, 'latest');
   const others = [...new Set(plan)]
     .filter((n) => n !== 'latest')
     .map((n) => checkpointPath(dir, n));
   const paths = [latest, ...others];
-  const saved = await saveCheckpointFile(latest, payload, options);
+  // `latest` commits on its own (its folder fsynced) before any alias names it.
+  const saved = await saveCheckpointFile(latest, payload, fileOptions);
   if (E.isLeft(saved)) return saved;
+  const batch = group ?? durableGroup(options.fs ?? nodeFs);
   for (const target of others) {
-    const linked = await linkOrCopyAtomic(latest, target, options);
+    const linked = await linkOrCopyAtomic(latest, target, { ...fileOptions, group: batch });
     if (E.isLeft(linked)) return linked;
   }
-  // Deleting comes after the new checkpoint and its links are durable.
+  if (group !== undefined) return E.right({ written: true, paths, removed: [] });
+  const committed = await batch.commit();
+  if (E.isLeft(committed)) return committed;
+  const pruned = await pruneCheckpoints(dir, options);
+  return E.isLeft(pruned) ? pruned : E.right({ written: true, paths, removed: pruned.right });
+};
+
+/**
+ * Applies the keep rules of `options` (`maxToKeep`, `keep`) to the `epoch-N` files of `dir`: call
+ * it after the new checkpoint and its aliases are durable. Removals are fsynced (one fsync of
+ * `dir`). Resolves to the paths removed.
+ */
+export const pruneCheckpoints = async (
+  dir: string,
+  options: Pick<SaveCheckpointOptions, 'fs' | 'fsync' | 'maxToKeep' | 'keep'> = {},
+): Promise<E.Either<FsError, readonly string[]>> => {
   const rules: KeepRules = { last: options.maxToKeep, ...options.keep };
-  if (!((rules.last ?? 0) > 0) && rules.bestEpochs === undefined)
-    return E.right({ written: true, paths, removed: [] });
+  if (!((rules.last ?? 0) > 0) && rules.bestEpochs === undefined) return E.right([]);
   const fs = options.fs ?? nodeFs;
   const names = await tryFs('list', dir, () => fs.readdir(dir));
   if (E.isLeft(names)) return names;
@@ -107,7 +133,7 @@ export const saveCheckpointFiles = async (
     const synced = await tryFs('fsync', dir, () => fsyncDir(fs, dir));
     if (E.isLeft(synced)) return synced;
   }
-  return E.right({ written: true, paths, removed });
+  return E.right(removed);
 };
 
 /** A checkpoint file in a folder, as listed (not yet verified). */

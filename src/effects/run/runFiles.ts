@@ -17,7 +17,7 @@ import {
   type StateContext,
 } from '../../state/runner/RunnerState.js';
 import { checkpointDir, isBest, trainedInEpoch } from '../../state/runner/selectors.js';
-import { linkOrCopyAtomic, type FsError } from '../storage/atomic.js';
+import { durableGroup, linkOrCopyAtomic, type FsError } from '../storage/atomic.js';
 import {
   checkParts,
   collectStateDicts,
@@ -30,10 +30,11 @@ import {
 } from '../checkpoint/checkpointFile.js';
 import {
   checkpointPath,
+  pruneCheckpoints,
   saveCheckpointFiles,
   type SavedCheckpoint,
 } from '../checkpoint/checkpointStore.js';
-import { saveResult, writesHere } from './resultFiles.js';
+import { appendResults, saveResult, writesHere } from './resultFiles.js';
 import {
   type LoadCheckpointError,
   type LoadedRun,
@@ -50,6 +51,12 @@ export interface SaveCheckpointRunOptions {
   readonly maxToKeep?: number;
   /** fsync files and folders (default true). */
   readonly fsync?: boolean;
+  /**
+   * The result files to write after the checkpoint, in the same durable batch (one fsync per
+   * folder for all the files of the epoch): `'full'` ({@link saveResult}) or `{ appendFrom: n }`
+   * ({@link appendResults} of the results at positions n and after). None when left out.
+   */
+  readonly results?: 'full' | { readonly appendFrom: number };
 }
 
 /**
@@ -98,7 +105,14 @@ export const snapshotCheckpoint = async (
   return E.isLeft(dicts) ? dicts : E.right({ state, dicts: dicts.right });
 };
 
-/** The second half of {@link saveCheckpoint}: writes a snapshot as the state's plan says. */
+/**
+ * The second half of {@link saveCheckpoint}: writes a snapshot as the state's plan says, and the
+ * result files of `options.results`. The files of one save are one durable batch: `latest` is
+ * written, fsynced, renamed and its folder fsynced first (so no alias ever names a `latest` that
+ * a power loss could undo); then the aliases (`best`, `epoch-N`) and the result files are each
+ * fsynced and renamed, and each of their folders is fsynced once; only then are old `epoch-N`
+ * files pruned.
+ */
 export const writeCheckpoint = async (
   snapshot: CheckpointSnapshot,
   options: SaveCheckpointRunOptions = {},
@@ -113,21 +127,36 @@ export const writeCheckpoint = async (
     );
     return E.right({ written: false, paths, removed: [] });
   }
-  return saveCheckpointFiles(
-    checkpointDir(state),
+  const maxToKeep = options.maxToKeep ?? state.config.maxToKeep;
+  const rules = {
+    ...(maxToKeep === undefined ? {} : { maxToKeep }),
+    ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+    keep: {
+      ...(keepEvery === undefined ? {} : { every: keepEvery }),
+      ...(kept === undefined ? {} : { bestEpochs: kept }),
+    },
+  };
+  const group = durableGroup();
+  const folder = checkpointDir(state);
+  const saved = await saveCheckpointFiles(
+    folder,
     { state: persistState(state) as unknown as Json, parts: snapshot.dicts },
     plan,
-    {
-      ...((options.maxToKeep ?? state.config.maxToKeep) === undefined
-        ? {}
-        : { maxToKeep: options.maxToKeep ?? state.config.maxToKeep }),
-      ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
-      keep: {
-        ...(keepEvery === undefined ? {} : { every: keepEvery }),
-        ...(kept === undefined ? {} : { bestEpochs: kept }),
-      },
-    },
+    { ...rules, group },
   );
+  if (E.isLeft(saved)) return saved;
+  const results = options.results;
+  if (results !== undefined) {
+    const written =
+      results === 'full'
+        ? await saveResult(state, { group })
+        : await appendResults(state, results.appendFrom, { group });
+    if (E.isLeft(written)) return written;
+  }
+  const committed = await group.commit();
+  if (E.isLeft(committed)) return committed;
+  const pruned = await pruneCheckpoints(folder, rules);
+  return E.isLeft(pruned) ? pruned : E.right({ ...saved.right, removed: pruned.right });
 };
 
 /**
@@ -273,7 +302,16 @@ export const repairAfterResume = async (
   return E.right(remade);
 };
 
-export { saveResult, type RunWriteOptions } from './resultFiles.js';
+export {
+  saveResult,
+  appendResults,
+  readResults,
+  RESULTS_JOURNAL,
+  type RunWriteOptions,
+  type ReadResults,
+  type ResultsCorrupt,
+  type ResultsJournal,
+} from './resultFiles.js';
 export {
   json,
   yaml,

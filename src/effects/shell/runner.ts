@@ -338,6 +338,16 @@ export const createRunner = async (
     return logError === undefined ? E.right(undefined) : E.left(logError);
   };
 
+  // The result files (issue 13): the first epoch save of this process writes results.json whole
+  // (its journal offset passes over any line of an earlier process), later ones append their new
+  // results to results.jsonl; close() writes results.json whole again.
+  let resultsWritten: number | undefined; // results.entries.size at the last write
+  let journaled: RunnerState | undefined; // the state of the last append not yet in results.json
+  const resultsMode = (at: RunnerState): 'full' | { readonly appendFrom: number } =>
+    resultsWritten !== undefined && resultsWritten <= at.results.entries.size
+      ? { appendFrom: resultsWritten }
+      : 'full';
+
   const saves = createSaveQueue<CheckpointError | FsError | JsonlInvalidValue>((e) => {
     warn(
       logger,
@@ -401,9 +411,16 @@ export const createRunner = async (
             logError ??= synced.left;
             return synced;
           }
-          const written = await writeCheckpoint(snapshot.right);
-          if (E.isLeft(written) || options.results !== true) return written;
-          return saveResultEffect(at);
+          const results = options.results === true ? resultsMode(at) : undefined;
+          const written = await writeCheckpoint(
+            snapshot.right,
+            results === undefined ? {} : { results },
+          );
+          if (E.isRight(written) && results !== undefined) {
+            resultsWritten = at.results.entries.size;
+            journaled = results === 'full' ? undefined : at;
+          }
+          return written;
         },
       });
       return E.right(undefined);
@@ -435,6 +452,9 @@ export const createRunner = async (
       if (E.isLeft(restored)) return restored;
       // One restore, logged as actions, so a replay of the log reaches the same state.
       dispatch(act.restore(saved, options.overrideConfig ?? false));
+      // The results are the checkpoint's now: the next save writes results.json whole.
+      resultsWritten = undefined;
+      journaled = undefined;
       dispatch(act.mergeConfig({ checkpoint: checkpoint.path }));
       logger.info(
         { checkpoint: checkpoint.path },
@@ -442,7 +462,15 @@ export const createRunner = async (
       );
       return E.right(state);
     },
-    saveResult: () => saveResultEffect(state),
+    saveResult: async () => {
+      const at = state;
+      const written = await saveResultEffect(at);
+      if (E.isRight(written)) {
+        resultsWritten = at.results.entries.size;
+        journaled = undefined;
+      }
+      return written;
+    },
     writeResult: (result, split, step) =>
       writeResult(
         {
@@ -486,7 +514,11 @@ export const createRunner = async (
     },
     close: async () => {
       stop.remove();
-      const saved = await saves.idle();
+      const idle = await saves.idle();
+      // The journal's lines go into results.json whole, so a finished run has it complete.
+      const compacted =
+        E.isRight(idle) && journaled !== undefined ? await saveResultEffect(journaled) : idle;
+      const saved = E.isLeft(compacted) ? compacted : idle;
       bar.clear();
       if (E.isLeft(saved)) {
         // The run ends with an error in run.log, so `danling runs` shows it as failed.

@@ -175,7 +175,56 @@ export interface WriteOptions {
   readonly fsync?: boolean;
   /** Create the folder (and its parents) first (default `true`). */
   readonly mkdir?: boolean;
+  /**
+   * Leave the folder fsync to this batch: the file's data is still fsynced before its rename,
+   * and `group.commit()` fsyncs its folder once for every file of the batch.
+   */
+  readonly group?: DurableGroup;
 }
+
+/**
+ * A batch of renames made durable together (issue 13: the files of one epoch). Each file's data
+ * is fsynced before its rename, as always; the writers given this group note their folder
+ * instead of fsyncing it, and {@link DurableGroup.commit} fsyncs each distinct folder once. Until
+ * the commit resolves, a power loss may undo any rename of the batch (each file is then its old
+ * version or its new one, never a mix): publish what depends on them after the commit.
+ *
+ * @example
+ * ```ts
+ * const group = durableGroup();
+ * await writeJsonAtomic('run/latest.json', latest, { group });
+ * await writeJsonAtomic('run/best.json', best, { group });
+ * await group.commit(); // one fsync of run/ for both
+ * ```
+ */
+export interface DurableGroup {
+  /** Notes that a name in `dir` was created, renamed or removed. */
+  readonly touched: (dir: string) => void;
+  /** The folders noted since the last commit. */
+  readonly pending: () => readonly string[];
+  /** fsyncs each folder noted since the last commit once (concurrently); resolves to them. */
+  readonly commit: () => Promise<E.Either<FsError, readonly string[]>>;
+}
+
+/** A new, empty {@link DurableGroup} over `fs` ({@link nodeFs} when left out). */
+export const durableGroup = (fs: FileSystem = nodeFs): DurableGroup => {
+  let dirs = new Set<string>();
+  return {
+    touched: (dir) => {
+      dirs.add(path.resolve(dir));
+    },
+    pending: () => [...dirs],
+    commit: async () => {
+      const todo = [...dirs];
+      dirs = new Set();
+      const synced = await Promise.all(
+        todo.map((dir) => tryFs('fsync the folder', dir, () => fsyncDir(fs, dir))),
+      );
+      const failed = synced.find(E.isLeft);
+      return failed ?? E.right(todo);
+    },
+  };
+};
 
 const TEMP_RE = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
 
@@ -296,8 +345,11 @@ export const writeFileAtomicWith = async (
     return committed;
   }
   if (durable) {
-    const synced = await tryFs('fsync the folder of', file, () => fsyncDir(fs, dir));
-    if (E.isLeft(synced)) return synced;
+    if (options.group !== undefined) options.group.touched(dir);
+    else {
+      const synced = await tryFs('fsync the folder of', file, () => fsyncDir(fs, dir));
+      if (E.isLeft(synced)) return synced;
+    }
   }
   return E.right(file);
 };
@@ -310,7 +362,7 @@ export const writeFileAtomicWith = async (
 export const linkOrCopyAtomic = async (
   existing: string,
   target: string,
-  options: Pick<WriteOptions, 'fs' | 'fsync'> = {},
+  options: Pick<WriteOptions, 'fs' | 'fsync' | 'group'> = {},
 ): Promise<E.Either<FsError, string>> => {
   const fs = options.fs ?? nodeFs;
   const durable = options.fsync ?? true;
@@ -341,8 +393,11 @@ export const linkOrCopyAtomic = async (
   }
   if (durable) {
     const dir = path.dirname(target);
-    const synced = await tryFs('fsync the folder of', target, () => fsyncDir(fs, dir));
-    if (E.isLeft(synced)) return synced;
+    if (options.group !== undefined) options.group.touched(dir);
+    else {
+      const synced = await tryFs('fsync the folder of', target, () => fsyncDir(fs, dir));
+      if (E.isLeft(synced)) return synced;
+    }
   }
   return E.right(target);
 };

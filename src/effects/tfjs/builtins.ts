@@ -4,19 +4,17 @@
  * early stopping. `trainTfjs` runs them around the task's hooks; `hooks: (builtins) => [...]`
  * chooses, reorders or replaces them.
  */
-import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import { formatEarlyStop, formatEpochResult } from '../../state/runner/format.js';
 import { bestIndex, isBest, patienceExhausted, scoreMode } from '../../state/runner/selectors.js';
-import { optimizerLr } from './optimizer.js';
 import { HookFailed, type TfjsHooks, type TrainError } from './task.js';
 
 /** The built-in hooks, in the order `trainTfjs` runs them by default (the task's between). */
 export interface BuiltinHooks {
   /**
    * `stepEnd`: the progress bar; where a step line is due (`logInterval`, an epoch's last
-   * step), the step line, its metric row and the learning rate (`train/lr`), and a flush of the
-   * action log.
+   * step), the step line, its metric row and the learning rate (`train/lr`; `train/d/lr`, ...
+   * with phases), and a flush of the action log.
    */
   readonly progress: TfjsHooks;
   /** `epochEnd`: the epoch's result as metric rows (`val/...`, `train/epoch/...`) and the epoch line. */
@@ -45,10 +43,11 @@ const orFail = (what: string, r: E.Either<{ readonly message: string }, unknown>
 /** The built-in hooks of one `trainTfjs` call. */
 export const builtinHooks = (options: {
   readonly trainSplit: string;
-  readonly optimizer: TF.Optimizer;
+  /** The learning rates to log, by tag (`lr`, or `d/lr` and `g/lr` with phases). */
+  readonly rates: () => Readonly<Record<string, number>>;
   readonly save: boolean;
 }): BuiltinHooks => {
-  const { trainSplit, optimizer } = options;
+  const { trainSplit, rates } = options;
   return {
     progress: {
       stepEnd: (_state, { runner, batch, batches, logDue }) => {
@@ -56,9 +55,9 @@ export const builtinHooks = (options: {
         if (!logDue) return undefined;
         return (async () => {
           await runner.stepLog(trainSplit, batch, batches);
-          const lr = optimizerLr(optimizer);
-          if (lr !== undefined)
-            orFail('writeResult', await runner.writeScore('lr', lr, trainSplit));
+          for (const [tag, lr] of Object.entries(rates())) {
+            orFail('writeResult', await runner.writeScore(tag, lr, trainSplit));
+          }
           const flushed = await runner.flush();
           if (E.isLeft(flushed)) orFail('action log', flushed);
           return undefined;

@@ -56,6 +56,27 @@ export const evaluator = (
   const epochMetrics = task.epochMetrics ?? {};
   const epochNames = Object.keys(epochMetrics);
   const steps = stepper(task);
+  // With phases, an evaluation runs each phase's step, its values prefixed with the phase's name;
+  // the predictions (for epoch metrics) are the first phase's that gives them.
+  const phased = task.phases?.map((p) => ({
+    prefix: `${p.name}/`,
+    steps: stepper({ ...task, step: p.step }),
+  }));
+  const evaluateBatch = (
+    batch: Batch,
+    state: RunnerState,
+    keep: boolean,
+  ): { values: Record<string, number>; pred: TF.Tensor | undefined } => {
+    if (phased === undefined) return steps.evaluate(batch, state, keep);
+    const values: Record<string, number> = {};
+    let pred: TF.Tensor | undefined;
+    for (const p of phased) {
+      const out = p.steps.evaluate(batch, state, keep && pred === undefined);
+      for (const [k, v] of Object.entries(out.values)) values[p.prefix + k] = v;
+      pred ??= out.pred;
+    }
+    return { values, pred };
+  };
 
   // The loop never waits on anything while it trains, so signal handlers (a graceful stop)
   // could not run, nor a checkpoint written in the background: it gives the event loop a turn
@@ -99,7 +120,7 @@ export const evaluator = (
         batches += 1;
         const size = rowsOf(batch.x);
         try {
-          const { values, pred } = steps.evaluate(batch, runner.state, keep);
+          const { values, pred } = evaluateBatch(batch, runner.state, keep);
           if (keep) {
             if (pred === undefined) {
               throw new TypeError(

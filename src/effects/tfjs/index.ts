@@ -29,6 +29,7 @@ export type {
   Pass,
   Tensors,
   StepFn,
+  StepPhase,
   StepOutput,
   StepContext,
   BatchFn,

@@ -106,6 +106,15 @@ export interface TfjsTask {
    * and `variables` no model is needed (keep your variables in a checkpoint part of your own).
    */
   readonly variables?: readonly TF.Variable[];
+  /**
+   * Several optimizers updating in turn on each batch (a GAN's discriminator, then its
+   * generator), instead of `optimizer` / `step` / `variables`: each phase's step gives its loss
+   * for the gradients of its variables, applied with its optimizer before the next phase runs
+   * (at each optimizer step; accumulated in between). Values are prefixed with the phase's name
+   * (`d/loss`, `g/loss`; the rates `d/lr`, `g/lr`); schedules and clipping apply to each. Save
+   * each optimizer as a part of its own (`optimizerPart`).
+   */
+  readonly phases?: readonly StepPhase[];
   /** Metrics averaged over each split, sample-weighted. */
   readonly metrics?: Readonly<Record<string, BatchFn>>;
   /**
@@ -143,6 +152,15 @@ export interface TfjsTask {
    * with a `BestWeightsUnavailable` warning.
    */
   readonly restoreBest?: boolean;
+}
+
+/** One optimizer of {@link TfjsTask.phases}. */
+export interface StepPhase {
+  /** The prefix of its values (`d` gives `d/loss`). */
+  readonly name: string;
+  readonly optimizer: TF.Optimizer;
+  readonly variables: readonly TF.Variable[];
+  readonly step: StepFn;
 }
 
 /** How the loop ended. */
@@ -259,10 +277,22 @@ export const resolveTask = (
   what: string,
 ): E.Either<TrainError, ResolvedTask> => {
   const found = modelOf(runner, task, what);
-  if (E.isLeft(found) && (task.step === undefined || task.variables === undefined)) return found;
+  const own =
+    task.phases !== undefined || (task.step !== undefined && task.variables !== undefined);
+  if (E.isLeft(found) && !own) return found;
   const model = E.isRight(found) ? found.right : undefined;
-  if (task.step === undefined && task.loss === undefined) {
+  if (task.step === undefined && task.loss === undefined && task.phases === undefined) {
     return failed(what, { message: 'no loss: give task.loss, or task.step computing it' });
+  }
+  if (task.phases !== undefined) {
+    const names = task.phases.map((p) => p.name);
+    if (names.length === 0 || new Set(names).size !== names.length || names.includes('')) {
+      return failed(what, {
+        message: `task.phases: give at least one phase, each with a name of its own (got ${JSON.stringify(names)})`,
+      });
+    }
+    const first = (task.phases[0] as StepPhase).optimizer;
+    return E.right({ ...task, model, optimizer: task.optimizer ?? first });
   }
   const optimizer = task.optimizer ?? partField(runner, 'optimizer', 'optimizer');
   if (optimizer === undefined || typeof (optimizer as TF.Optimizer).applyGradients !== 'function') {

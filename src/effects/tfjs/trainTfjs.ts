@@ -50,6 +50,17 @@ import {
 
 import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
 import { evaluator, restoreBestWeights } from './evaluate.js';
+import { stepper } from './step.js';
+
+/** One optimizer of the loop: its variables, its step, its base rate and accumulated gradients. */
+interface Phase {
+  readonly prefix: string;
+  readonly optimizer: TF.Optimizer;
+  readonly variables: TF.Variable[];
+  readonly steps: Pick<ReturnType<typeof stepper>, 'train'>;
+  baseLr: number;
+  pending: Record<string, TF.Tensor> | undefined;
+}
 import { builtinHooks } from './builtins.js';
 import { useBackend } from './backend.js';
 
@@ -102,7 +113,18 @@ const runTraining = async (
   // (every step line, every checkpoint, and the end of training).
   const send = (action: Action): RunnerState => runner.dispatch(action);
   // The hooks: the built-ins around the task's, or the list the task makes of the built-ins.
-  const builtins = builtinHooks({ trainSplit: trainName, optimizer, save: task.save !== false });
+  const builtins = builtinHooks({
+    trainSplit: trainName,
+    rates: () => {
+      const out: Record<string, number> = {};
+      for (const p of phases) {
+        const lr = optimizerLr(p.optimizer);
+        if (lr !== undefined) out[`${p.prefix}lr`] = lr;
+      }
+      return out;
+    },
+    save: task.save !== false,
+  });
   const own = task.hooks;
   const list: readonly TfjsHooks[] =
     typeof own === 'function'
@@ -170,11 +192,11 @@ const runTraining = async (
   const clash = metricClash(task);
   if (clash !== undefined) return failed('trainTfjs', { message: clash });
   const registered = tf.engine().registeredVariables;
-  const trained = task.variables ?? model?.trainableWeights ?? [];
-  const variables = trained.flatMap((w) => {
-    const v = registered[w.name];
-    return v === undefined ? [] : [v];
-  });
+  const tracked = (vs: readonly TF.LayerVariable[] | readonly TF.Variable[]): TF.Variable[] =>
+    vs.flatMap((w) => {
+      const v = registered[w.name];
+      return v === undefined ? [] : [v];
+    });
   const accum = runner.state.config.accumSteps;
   const { epochEnd, stepEnd } = runner.state.config;
   // The training split's size: known for tensors and sized streams, else counted by its first
@@ -193,16 +215,37 @@ const runTraining = async (
   const clipping = clipNorm !== undefined || clipValue !== undefined;
   // The schedule's inputs that do not change within the loop: the base rate (the optimizer's
   // rate when the loop starts, or schedule.lr), the run's end in optimizer steps.
-  const startLr = optimizerLr(optimizer);
-  let baseLr = 0;
   let totalSteps = 1;
+  // The optimizers, each with the variables it trains and its step: the task's one, or its
+  // phases (several optimizers in turn on each batch), with the base rate of each.
+  const { steps, turn, evaluate } = evaluator(runner, task, batchSize);
+  const phases: Phase[] = (
+    task.phases === undefined
+      ? [
+          {
+            prefix: '',
+            optimizer,
+            variables: tracked(task.variables ?? model?.trainableWeights ?? []),
+            steps,
+          },
+        ]
+      : task.phases.map((p) => ({
+          prefix: `${p.name}/`,
+          optimizer: p.optimizer,
+          variables: tracked(p.variables),
+          steps: stepper({ ...task, step: p.step }),
+        }))
+  ).map((p) => ({ ...p, baseLr: 0, pending: undefined }));
   if (schedule !== undefined) {
-    if (startLr === undefined && schedule.lr === undefined) {
-      return failed('trainTfjs', {
-        message: `config.schedule needs a base rate: the ${optimizer.getClassName()} has no numeric learningRate; set schedule.lr`,
-      });
+    for (const p of phases) {
+      const startLr = optimizerLr(p.optimizer);
+      if (startLr === undefined && schedule.lr === undefined) {
+        return failed('trainTfjs', {
+          message: `config.schedule needs a base rate: the ${p.optimizer.getClassName()} has no numeric learningRate; set schedule.lr`,
+        });
+      }
+      p.baseLr = baseLearningRate(runner.state, startLr ?? 0);
     }
-    baseLr = baseLearningRate(runner.state, startLr ?? 0);
     const ends = schedule.kind === 'cosine' || schedule.kind === 'linear';
     if (
       ends &&
@@ -220,7 +263,7 @@ const runTraining = async (
   let cutsFor: unknown = undefined;
   let cuts = 0;
   /** Sets the rate of the step about to be taken (a pure function of the state). */
-  const setRate = (): void => {
+  const setRate = (phase: Phase): void => {
     if (schedule === undefined) return;
     const state = runner.state;
     if (state.results !== cutsFor) {
@@ -228,17 +271,48 @@ const runTraining = async (
       cuts = plateauReductions(state);
     }
     setOptimizerLr(
-      optimizer,
+      phase.optimizer,
       scheduledLr(schedule, {
-        baseLr,
+        baseLr: phase.baseLr,
         step: state.progress.step,
         totalSteps,
         reductions: cuts,
       }),
     );
   };
-
-  const { steps, turn, evaluate } = evaluator(runner, task, batchSize);
+  /** Applies a phase's accumulated gradients (averaged, clipped) with its optimizer. */
+  const apply = (phase: Phase, count: number): void => {
+    const grads = phase.pending;
+    phase.pending = undefined;
+    if (grads === undefined) return;
+    setRate(phase);
+    tf.tidy(() => {
+      const averaged: Record<string, TF.Tensor> = {};
+      for (const [k, g] of Object.entries(grads)) averaged[k] = count === 1 ? g : g.div(count);
+      phase.optimizer.applyGradients(
+        clipping ? clipGradients(tf, averaged, { clipNorm, clipValue }) : averaged,
+      );
+    });
+    for (const g of Object.values(grads)) g.dispose();
+  };
+  /** Adds a batch's gradients to a phase's accumulated ones. */
+  const accumulate = (phase: Phase, grads: Record<string, TF.Tensor>): void => {
+    const prev = phase.pending;
+    if (prev === undefined) {
+      phase.pending = grads;
+      return;
+    }
+    const sum: Record<string, TF.Tensor> = {};
+    for (const [k, g] of Object.entries(grads)) {
+      const p = prev[k];
+      sum[k] = p === undefined ? g : tf.add(p, g);
+      if (p !== undefined) {
+        p.dispose();
+        g.dispose();
+      }
+    }
+    phase.pending = sum;
+  };
 
   /**
    * The graceful stop: saves `latest` (of `saved`, default the current state), drains the action
@@ -375,25 +449,15 @@ const runTraining = async (
       }
     }
     const batches = batchesOf();
-    let pending: Record<string, TF.Tensor> | undefined;
     let pendingCount = 0;
     let logDue = false;
     let seen = done;
+    /** The optimizer step of what is accumulated (at a stepEnd or the end of the pass). */
     const applyPending = (): void => {
-      const grads = pending;
       const count = pendingCount;
-      pending = undefined;
       pendingCount = 0;
-      if (grads === undefined) return;
-      setRate();
-      tf.tidy(() => {
-        const averaged: Record<string, TF.Tensor> = {};
-        for (const [k, g] of Object.entries(grads)) averaged[k] = count === 1 ? g : g.div(count);
-        optimizer.applyGradients(
-          clipping ? clipGradients(tf, averaged, { clipNorm, clipValue }) : averaged,
-        );
-      });
-      for (const g of Object.values(grads)) g.dispose();
+      if (count === 0) return;
+      for (const p of phases) apply(p, count);
       send(act.stepProgress(1));
     };
     const read = async (): Promise<Batch | undefined> => {
@@ -411,32 +475,30 @@ const runTraining = async (
       }
       const next = await read();
       const isLast = next === undefined;
-      let out: ReturnType<typeof steps.train>;
+      const stepped = pendingCount + 1 === accum || isLast;
+      let values: Record<string, number> = {};
+      let n = 0;
       try {
-        out = steps.train(current, runner.state, variables);
+        // Each phase's forward and gradients; at a step, its update before the next phase's
+        // forward (a GAN's generator trains against the discriminator just updated).
+        for (const p of phases) {
+          const out = p.steps.train(current, runner.state, p.variables);
+          n = out.size;
+          if (p.prefix === '') values = out.values;
+          else for (const [k, v] of Object.entries(out.values)) values[p.prefix + k] = v;
+          accumulate(p, out.grads);
+          if (stepped) apply(p, pendingCount + 1);
+        }
       } finally {
         reader?.release(current);
       }
       current = next;
-      const { values, grads, size: n } = out;
       seen += n;
-      if (pending === undefined) pending = grads;
-      else {
-        const sum: Record<string, TF.Tensor> = {};
-        for (const [k, g] of Object.entries(grads)) {
-          const prev = pending[k];
-          sum[k] = prev === undefined ? g : tf.add(prev, g);
-          if (prev !== undefined) {
-            prev.dispose();
-            g.dispose();
-          }
-        }
-        pending = sum;
-      }
-      pendingCount += 1;
       b += 1;
-      const stepped = pendingCount === accum || isLast;
-      if (stepped) applyPending();
+      if (stepped) {
+        pendingCount = 0;
+        send(act.stepProgress(1));
+      } else pendingCount += 1;
       send(act.updateMeters(values, n));
       // A step line (and its metric row) is written at an optimizer-step boundary only: with
       // accumSteps > 1 a line due between two steps waits for the next one, so no two rows share
@@ -561,6 +623,7 @@ export {
   type Pass,
   type Tensors,
   type StepFn,
+  type StepPhase,
   type StepOutput,
   type StepContext,
   type BatchFn,

@@ -343,3 +343,95 @@ describe('a custom step', () => {
     expect(E.isRight(await again.right.close())).toBe(true);
   }, 60_000);
 });
+
+describe('phases: several optimizers in turn', () => {
+  const twoPlayers = (root: string, name: string, config: object = {}) => {
+    const a = tf.variable(tf.scalar(0), true, `${name}-a`);
+    const b = tf.variable(tf.scalar(0), true, `${name}-b`);
+    const d = tf.train.sgd(0.5);
+    const g = tf.train.sgd(0.5);
+    const parts = {
+      a: {
+        stateDict: () =>
+          Promise.resolve({ json: { a: a.dataSync()[0] ?? 0, b: b.dataSync()[0] ?? 0 } }),
+        loadStateDict: (sd: { json?: unknown }) => {
+          const j = sd.json as { a: number; b: number };
+          a.assign(tf.scalar(j.a));
+          b.assign(tf.scalar(j.b));
+        },
+      },
+    };
+    return {
+      a,
+      b,
+      d,
+      g,
+      parts,
+      config: {
+        projectRoot: root,
+        name,
+        seed: 1,
+        log: true,
+        dataloader: { batchSize: 2 },
+        ...config,
+      },
+    };
+  };
+
+  it("the second phase trains against the first's update of the same step; values and rates are prefixed", async () => {
+    const p = twoPlayers(root, 'gan', { epochEnd: 1, stepEnd: 1, logInterval: 1 });
+    const started = await createRunner(p.config, { signals: false, parts: p.parts });
+    if (E.isLeft(started)) throw new Error(started.left.message);
+    const runner = started.right;
+    const x = tf.zeros([8, 1]);
+    const r = await trainTfjs(runner, {
+      tf,
+      phases: [
+        // d: (a - 1)^2, one SGD step of 0.5 takes a from 0 to 1.
+        {
+          name: 'd',
+          optimizer: p.d,
+          variables: [p.a],
+          step: () => ({ loss: tf.square<tf.Scalar>(p.a.sub(1)) }),
+        },
+        // g: (b - a)^2 with a already 1: b goes from 0 to 1 (against the old a it would stay 0).
+        {
+          name: 'g',
+          optimizer: p.g,
+          variables: [p.b],
+          step: () => ({ loss: tf.square<tf.Scalar>(p.b.sub(p.a)) }),
+        },
+      ],
+      splits: { train: { x, y: x } },
+      save: false,
+    });
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(p.a.dataSync()[0]).toBe(1);
+    expect(p.b.dataSync()[0]).toBe(1);
+    const rows = readRows(join(dir(runner.state), 'metrics.jsonl'));
+    const tags = rows.flatMap((row) => Object.keys(row.metrics).map((k) => `${row.split}/${k}`));
+    expect(tags).toEqual(
+      expect.arrayContaining(['train/d/loss', 'train/g/loss', 'train/d/lr', 'train/g/lr']),
+    );
+    expect(E.isRight(await runner.close())).toBe(true);
+  }, 60_000);
+
+  it('phases without names of their own: says so', async () => {
+    const p = twoPlayers(root, 'names', { epochEnd: 1 });
+    const started = await createRunner(p.config, { signals: false });
+    if (E.isLeft(started)) throw new Error(started.left.message);
+    const step: StepFn = () => ({ loss: tf.square<tf.Scalar>(p.a) });
+    const r = await trainTfjs(started.right, {
+      tf,
+      phases: [
+        { name: 'd', optimizer: p.d, variables: [p.a], step },
+        { name: 'd', optimizer: p.g, variables: [p.b], step },
+      ],
+      splits: { train: { x: tf.zeros([2, 1]), y: tf.zeros([2, 1]) } },
+    });
+    expect(E.isLeft(r) && r.left.message).toBe(
+      'trainTfjs: task.phases: give at least one phase, each with a name of its own (got ["d","d"])',
+    );
+    expect(E.isRight(await started.right.close())).toBe(true);
+  });
+});

@@ -21,12 +21,6 @@ import {
   streamReader,
   tensorReader,
 } from './data.js';
-import {
-  baseLearningRate,
-  plateauReductions,
-  scheduledLr,
-  scheduleTotalSteps,
-} from '../../state/runner/schedule.js';
 import type { RunnerState } from '../../state/runner/RunnerState.js';
 import { formatResult } from '../../state/runner/format.js';
 import { getResult, trainedInEpoch } from '../../state/runner/selectors.js';
@@ -47,20 +41,9 @@ import {
   registerSource,
   thrown,
 } from './task.js';
-
-import { optimizerLr, setOptimizerLr, clipGradients } from './optimizer.js';
+import { optimizerLr } from './optimizer.js';
 import { evaluator, restoreBestWeights } from './evaluate.js';
-import { stepper } from './step.js';
-
-/** One optimizer of the loop: its variables, its step, its base rate and accumulated gradients. */
-interface Phase {
-  readonly prefix: string;
-  readonly optimizer: TF.Optimizer;
-  readonly variables: TF.Variable[];
-  readonly steps: Pick<ReturnType<typeof stepper>, 'train'>;
-  baseLr: number;
-  pending: Record<string, TF.Tensor> | undefined;
-}
+import { optimizerPhases } from './phases.js';
 import { builtinHooks } from './builtins.js';
 import { useBackend } from './backend.js';
 
@@ -99,7 +82,7 @@ const runTraining = async (
   const resolved = resolveTask(runner, given, 'trainTfjs');
   if (E.isLeft(resolved)) return resolved;
   const task = resolved.right;
-  const { tf, model, optimizer } = task;
+  const { tf, model } = task;
   const trainName = task.trainSplit ?? 'train';
   const train = task.splits[trainName];
   if (train === undefined) {
@@ -211,108 +194,10 @@ const runTraining = async (
   const logEvery =
     runner.state.config.logInterval ??
     (Number.isFinite(known) ? Math.max(Math.floor(known / 10), Math.min(known, 10)) : 10);
-  const { schedule, clipNorm, clipValue } = runner.state.config;
-  const clipping = clipNorm !== undefined || clipValue !== undefined;
-  // The schedule's inputs that do not change within the loop: the base rate (the optimizer's
-  // rate when the loop starts, or schedule.lr), the run's end in optimizer steps.
-  let totalSteps = 1;
-  // The optimizers, each with the variables it trains and its step: the task's one, or its
-  // phases (several optimizers in turn on each batch), with the base rate of each.
   const { steps, turn, evaluate } = evaluator(runner, task, batchSize);
-  const phases: Phase[] = (
-    task.phases === undefined
-      ? [
-          {
-            prefix: '',
-            optimizer,
-            variables: tracked(task.variables ?? model?.trainableWeights ?? []),
-            steps,
-          },
-        ]
-      : task.phases.map((p) => ({
-          prefix: `${p.name}/`,
-          optimizer: p.optimizer,
-          variables: tracked(p.variables),
-          steps: stepper({ ...task, step: p.step }),
-        }))
-  ).map((p) => ({ ...p, baseLr: 0, pending: undefined }));
-  if (schedule !== undefined) {
-    for (const p of phases) {
-      const startLr = optimizerLr(p.optimizer);
-      if (startLr === undefined && schedule.lr === undefined) {
-        return failed('trainTfjs', {
-          message: `config.schedule needs a base rate: the ${p.optimizer.getClassName()} has no numeric learningRate; set schedule.lr`,
-        });
-      }
-      p.baseLr = baseLearningRate(runner.state, startLr ?? 0);
-    }
-    const ends = schedule.kind === 'cosine' || schedule.kind === 'linear';
-    if (
-      ends &&
-      !Number.isFinite(known) &&
-      schedule.totalSteps === undefined &&
-      stepEnd === undefined
-    ) {
-      return failed('trainTfjs', {
-        message: `config.schedule: a ${schedule.kind} schedule needs the run's length in steps, and the size of splits.${trainName} is unknown: set schedule.totalSteps or stepEnd, or give the split's size ({ batches, size })`,
-      });
-    }
-    totalSteps = scheduleTotalSteps(runner.state, Math.ceil(known / accum));
-  }
-  // plateau's cuts change only when a result is appended: computed again when the history does.
-  let cutsFor: unknown = undefined;
-  let cuts = 0;
-  /** Sets the rate of the step about to be taken (a pure function of the state). */
-  const setRate = (phase: Phase): void => {
-    if (schedule === undefined) return;
-    const state = runner.state;
-    if (state.results !== cutsFor) {
-      cutsFor = state.results;
-      cuts = plateauReductions(state);
-    }
-    setOptimizerLr(
-      phase.optimizer,
-      scheduledLr(schedule, {
-        baseLr: phase.baseLr,
-        step: state.progress.step,
-        totalSteps,
-        reductions: cuts,
-      }),
-    );
-  };
-  /** Applies a phase's accumulated gradients (averaged, clipped) with its optimizer. */
-  const apply = (phase: Phase, count: number): void => {
-    const grads = phase.pending;
-    phase.pending = undefined;
-    if (grads === undefined) return;
-    setRate(phase);
-    tf.tidy(() => {
-      const averaged: Record<string, TF.Tensor> = {};
-      for (const [k, g] of Object.entries(grads)) averaged[k] = count === 1 ? g : g.div(count);
-      phase.optimizer.applyGradients(
-        clipping ? clipGradients(tf, averaged, { clipNorm, clipValue }) : averaged,
-      );
-    });
-    for (const g of Object.values(grads)) g.dispose();
-  };
-  /** Adds a batch's gradients to a phase's accumulated ones. */
-  const accumulate = (phase: Phase, grads: Record<string, TF.Tensor>): void => {
-    const prev = phase.pending;
-    if (prev === undefined) {
-      phase.pending = grads;
-      return;
-    }
-    const sum: Record<string, TF.Tensor> = {};
-    for (const [k, g] of Object.entries(grads)) {
-      const p = prev[k];
-      sum[k] = p === undefined ? g : tf.add(p, g);
-      if (p !== undefined) {
-        p.dispose();
-        g.dispose();
-      }
-    }
-    phase.pending = sum;
-  };
+  const updates = optimizerPhases(runner, task, { steps, tracked, known, trainName });
+  if (E.isLeft(updates)) return updates;
+  const { phases, apply, accumulate } = updates.right;
 
   /**
    * The graceful stop: saves `latest` (of `saved`, default the current state), drains the action

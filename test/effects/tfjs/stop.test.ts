@@ -5,7 +5,7 @@
  * the launcher's restart count in the state and the start-up line.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as tf from '@tensorflow/tfjs';
 import { pino } from 'pino';
 import { modelPart, optimizerPart } from '../../../src/effects/tfjs/tfjs.js';
-import { trainTfjs } from '../../../src/effects/tfjs/trainTfjs.js';
+import { trainTfjs, type TfjsHooks } from '../../../src/effects/tfjs/trainTfjs.js';
 import { createRunner, type Runner } from '../../../src/effects/shell/runner.js';
 import { loadCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
 import { decodeState } from '../../../src/state/runner/RunnerState.js';
@@ -51,6 +51,7 @@ const run = async (
   extra: object,
   onEval: (runner: Runner) => void = () => undefined,
   env: Readonly<Record<string, string>> = {},
+  hooks?: TfjsHooks,
 ) => {
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
@@ -93,6 +94,7 @@ const run = async (
       },
     },
     splits,
+    ...(hooks === undefined ? {} : { hooks }),
   });
   const closed = await runner.close();
   const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
@@ -152,16 +154,21 @@ describe('restart count', () => {
 describe('background saves', () => {
   it('a failed write is logged, training goes on, the end reports it; the earlier checkpoint stays', async () => {
     let broken = -1;
-    const r = await run({ name: 'broken', epochEnd: 4 }, (runner) => {
-      // During an evaluation, once a latest checkpoint is on disk: keep a link to it, then put a
-      // folder where latest goes, so every later save fails at its rename.
-      const latest = join(checkpointDir(runner.state), 'latest.safetensors');
-      if (broken >= 0 || !existsSync(latest)) return;
-      broken = runner.state.progress.epoch;
-      linkSync(latest, join(root, 'kept.safetensors'));
-      rmSync(latest);
-      mkdirSync(join(latest, 'blocker'), { recursive: true });
-    });
+    // When epoch 2 starts, once the saves queued so far are written (settle): keep a link to
+    // latest, then put a folder where latest goes, so every later save fails at its rename.
+    const breakLatest: TfjsHooks = {
+      epochStart: async (_s, { runner, epoch }) => {
+        if (epoch !== 2) return undefined;
+        await runner.settle();
+        const latest = join(checkpointDir(runner.state), 'latest.safetensors');
+        broken = epoch;
+        linkSync(latest, join(root, 'kept.safetensors'));
+        rmSync(latest);
+        mkdirSync(join(latest, 'blocker'), { recursive: true });
+        return undefined;
+      },
+    };
+    const r = await run({ name: 'broken', epochEnd: 4 }, undefined, {}, breakLatest);
     expect(broken).toBeGreaterThan(0);
     // Training went on to the end; the failure is reported by the loop's end and by close().
     expect(E.isLeft(r.outcome) && r.outcome.left.message).toContain('latest.safetensors');

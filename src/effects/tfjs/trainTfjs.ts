@@ -4,8 +4,10 @@
  * accumulation, epochEnd / stepEnd, appendResult after evaluation, checkpoints and result files,
  * early stopping with `patience` computed from the results history (so it survives a resume);
  * learning-rate schedules (pure functions of the state) set before every optimizer step,
- * gradient clipping, epoch metrics over whole splits, hooks whose actions are dispatched,
- * `evaluate`, `predict` and `restoreBest`.
+ * gradient clipping, epoch metrics over whole splits, hooks whose actions are dispatched (the
+ * built-in behaviours among them), splits as tensors, datasets or iterables of batches, a
+ * custom step or several optimizers in turn, evaluation every N epochs or steps, `evaluate`,
+ * `predict` and `restoreBest`.
  */
 import type * as TF from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
@@ -55,9 +57,13 @@ import { useBackend } from './backend.js';
  * stream: the shuffles, and so the weights, are the ones an uninterrupted run would have. Before
  * each optimizer step the rate of `config.schedule` is set and the averaged gradients are
  * clipped (`clipNorm`, `clipValue`); `task.hooks` run at their places, their actions dispatched.
+ * The model and optimizer are the task's, or those of the runner's `model` and `optimizer` parts.
+ * A split of batches is read one batch ahead; its order in an epoch comes from `pass.seed`, so a
+ * resume inside the epoch skips what was trained. Nothing throws: a failure, a thrown step or
+ * hook included, is a `TrainFailed`.
  *
  * @example
- * const outcome = await trainTfjs(runner, { tf, model, optimizer, loss, splits: { train, val } });
+ * const outcome = await trainTfjs(runner, { tf, loss, splits: { train, val } });
  */
 export const trainTfjs = async (
   runner: Runner,

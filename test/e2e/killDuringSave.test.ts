@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { loadCheckpointFile } from '../../src/effects/checkpoint/checkpointFile.js';
 import { readResults } from '../../src/effects/run/resultFiles.js';
-import { finalOf, finish, repo, runDir, startDemo } from '../helpers/demoRun.js';
+import { expectSameEnd, finalOf, finish, repo, runDir, startDemo } from '../helpers/demoRun.js';
 
 const ARGS = [
   '--epochEnd',
@@ -80,12 +80,7 @@ const resumeAndCompare = async (projectRoot: string) => {
   const resumed = await finish(startDemo(projectRoot, [...ARGS, '--autoResume', 'true']));
   expect(resumed.code, resumed.out).toBe(0);
   expect(resumed.out).toContain('run resumed from');
-  const after = await finalOf(projectRoot);
-  expect(after.bytes).toEqual(reference.bytes);
-  expect(after.results).toEqual(reference.results);
-  expect(after.rng).toEqual(reference.rng);
-  expect(after.step).toBe(reference.step);
-  expect(after.rows).toEqual(reference.rows);
+  expectSameEnd(await finalOf(projectRoot), reference);
   const read = await readResults(runDir(projectRoot));
   expect(E.isRight(read) && read.right.results).toEqual(reference.results);
   const leftovers = readdirSync(join(runDir(projectRoot), 'checkpoints')).filter((n) =>

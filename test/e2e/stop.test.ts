@@ -13,7 +13,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peekCheckpointProgress } from '../../src/effects/checkpoint/checkpointFile.js';
-import { finalOf, finish, repo, runDir, startDemo } from '../helpers/demoRun.js';
+import {
+  expectSameEnd,
+  finalOf,
+  finish,
+  killAtMidEpochLatest,
+  repo,
+  runDir,
+  startDemo,
+} from '../helpers/demoRun.js';
 
 const ARGS = [
   '--epochEnd',
@@ -61,12 +69,7 @@ const resumeAndCompare = async (projectRoot: string) => {
   const resumed = await finish(startDemo(projectRoot, [...ARGS, '--autoResume', 'true']));
   expect(resumed.code, resumed.out).toBe(0);
   expect(resumed.out).toContain('run resumed from');
-  const after = await finalOf(projectRoot);
-  expect(after.bytes).toEqual(reference.bytes);
-  expect(after.results).toEqual(reference.results);
-  expect(after.rng).toEqual(reference.rng);
-  expect(after.step).toBe(reference.step);
-  expect(after.rows).toEqual(reference.rows);
+  expectSameEnd(await finalOf(projectRoot), reference);
 };
 
 describe('graceful stop', () => {
@@ -132,26 +135,7 @@ describe('saveSteps', () => {
     const projectRoot = join(root, 'kill');
     const child = startDemo(projectRoot, [...ARGS, '--saveSteps', '7']);
     const exited = finish(child);
-    const run = { ended: false };
-    void exited.then(() => (run.ended = true));
-    // Kill as soon as latest on disk is a checkpoint from inside an epoch (saves are written
-    // behind the loop, so the file lags the step lines; poll it from the start).
-    let step = -1;
-    while (!run.ended) {
-      try {
-        const p = await peekCheckpointProgress(
-          join(runDir(projectRoot), 'checkpoints', 'latest.safetensors'),
-        );
-        if (p !== undefined && p.step % STEPS_PER_EPOCH !== 0) {
-          step = p.step;
-          child.kill('SIGKILL');
-          break;
-        }
-      } catch {
-        // no run dir yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    const step = await killAtMidEpochLatest(child, projectRoot, STEPS_PER_EPOCH);
     const killed = await exited;
     expect(killed.signal, `never saw a mid-epoch latest:\n${killed.out}`).toBe('SIGKILL');
     expect(step % 7).toBe(0);

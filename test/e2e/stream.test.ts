@@ -10,8 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { peekCheckpointProgress } from '../../src/effects/checkpoint/checkpointFile.js';
-import { finalOf, finish, repo, runDir } from '../helpers/demoRun.js';
+import { expectSameEnd, finalOf, finish, killAtMidEpochLatest, repo } from '../helpers/demoRun.js';
 
 const STEPS_PER_EPOCH = 20; // 80 samples, batches of 4
 
@@ -40,26 +39,8 @@ describe('a tf.data split killed inside an epoch', () => {
     const projectRoot = join(root, 'killed');
     const child = start(projectRoot);
     const exited = finish(child);
-    const run = { ended: false };
-    void exited.then(() => (run.ended = true));
-    // Kill once latest on disk is from inside an epoch after the first (checkpoints are written
-    // behind the loop: poll the file itself).
-    let step = -1;
-    while (!run.ended) {
-      try {
-        const p = await peekCheckpointProgress(
-          join(runDir(projectRoot), 'checkpoints', 'latest.safetensors'),
-        );
-        if (p !== undefined && p.step > STEPS_PER_EPOCH && p.step % STEPS_PER_EPOCH !== 0) {
-          step = p.step;
-          child.kill('SIGKILL');
-          break;
-        }
-      } catch {
-        // no run dir yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    // Once latest on disk is from inside an epoch after the first.
+    const step = await killAtMidEpochLatest(child, projectRoot, STEPS_PER_EPOCH, STEPS_PER_EPOCH);
     const killed = await exited;
     expect(killed.signal, `never saw a mid-epoch latest:\n${killed.out}`).toBe('SIGKILL');
     expect(step % 3).toBe(0);
@@ -67,11 +48,6 @@ describe('a tf.data split killed inside an epoch', () => {
     const resumed = await finish(start(projectRoot, ['--autoResume', 'true']));
     expect(resumed.code, resumed.out).toBe(0);
     expect(resumed.out).toContain('run resumed from');
-    const after = await finalOf(projectRoot);
-    expect(after.bytes).toEqual(reference.bytes);
-    expect(after.results).toEqual(reference.results);
-    expect(after.rng).toEqual(reference.rng);
-    expect(after.step).toBe(reference.step);
-    expect(after.rows).toEqual(reference.rows);
+    expectSameEnd(await finalOf(projectRoot), reference);
   }, 120_000);
 });

@@ -7,7 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { loadCheckpointFile } from '../../src/effects/checkpoint/checkpointFile.js';
+import { expect } from 'vitest';
+import {
+  loadCheckpointFile,
+  peekCheckpointProgress,
+} from '../../src/effects/checkpoint/checkpointFile.js';
 
 export const repo = new URL('../..', import.meta.url).pathname;
 
@@ -106,4 +110,46 @@ export const finalOf = async (projectRoot: string, name = 'latest') => {
     bytes,
     rows,
   };
+};
+
+/** What two runs end with ({@link finalOf}) is the same: weights bytes, results, rng, step, rows. */
+export const expectSameEnd = (
+  after: Awaited<ReturnType<typeof finalOf>>,
+  reference: Awaited<ReturnType<typeof finalOf>>,
+): void => {
+  expect(after.bytes).toEqual(reference.bytes);
+  expect(after.results).toEqual(reference.results);
+  expect(after.rng).toEqual(reference.rng);
+  expect(after.step).toBe(reference.step);
+  expect(after.rows).toEqual(reference.rows);
+};
+
+/**
+ * SIGKILLs `child` as soon as `latest` on disk is a checkpoint from inside an epoch after step
+ * `after` (checkpoints are written behind the loop: the file itself is polled from the start);
+ * resolves to that checkpoint's step, or -1 when the run ended first.
+ */
+export const killAtMidEpochLatest = async (
+  child: ChildProcess,
+  projectRoot: string,
+  stepsPerEpoch: number,
+  after = 0,
+): Promise<number> => {
+  const run = { ended: false };
+  child.once('exit', () => (run.ended = true));
+  while (!run.ended) {
+    try {
+      const p = await peekCheckpointProgress(
+        join(runDir(projectRoot), 'checkpoints', 'latest.safetensors'),
+      );
+      if (p !== undefined && p.step > after && p.step % stepsPerEpoch !== 0) {
+        child.kill('SIGKILL');
+        return p.step;
+      }
+    } catch {
+      // no run dir yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return -1;
 };

@@ -195,7 +195,7 @@ export const evaluate = async (
   options: { readonly write?: boolean } = {},
 ): Promise<E.Either<TrainError | EvaluationInterrupted, Readonly<Record<string, number>>>> => {
   const model = modelOf(runner, given, 'evaluate');
-  if (E.isLeft(model) && given.step === undefined) return model;
+  if (E.isLeft(model) && given.step === undefined && given.phases === undefined) return model;
   const task = { ...given, model: E.isRight(model) ? model.right : undefined };
   const data = task.splits[split];
   if (data === undefined) {

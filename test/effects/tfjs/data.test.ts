@@ -14,7 +14,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as tf from '@tensorflow/tfjs';
 import { f1Macro } from '../../../src/effects/tfjs/epochMetrics.js';
 import type { Batch, Pass, StepFn, TfjsHooks } from '../../../src/effects/tfjs/trainTfjs.js';
-import { trainTfjs } from '../../../src/effects/tfjs/trainTfjs.js';
+import { evaluate, trainTfjs, type TfjsTask } from '../../../src/effects/tfjs/trainTfjs.js';
 import { createRunner } from '../../../src/effects/shell/runner.js';
 import { dir, results } from '../../../src/state/runner/selectors.js';
 import { runTask, splits, train } from './harness.js';
@@ -384,7 +384,7 @@ describe('phases: several optimizers in turn', () => {
     if (E.isLeft(started)) throw new Error(started.left.message);
     const runner = started.right;
     const x = tf.zeros([8, 1]);
-    const r = await trainTfjs(runner, {
+    const task: TfjsTask = {
       tf,
       phases: [
         // d: (a - 1)^2, one SGD step of 0.5 takes a from 0 to 1.
@@ -404,10 +404,14 @@ describe('phases: several optimizers in turn', () => {
       ],
       splits: { train: { x, y: x } },
       save: false,
-    });
+    };
+    const r = await trainTfjs(runner, task);
     if (E.isLeft(r)) throw new Error(r.left.message);
     expect(p.a.dataSync()[0]).toBe(1);
     expect(p.b.dataSync()[0]).toBe(1);
+    // evaluate runs each phase's step too, its values prefixed: (1 - 1)^2 and (1 - 1)^2.
+    const evaluated = await evaluate(runner, task, 'train', { write: false });
+    expect(E.isRight(evaluated) && evaluated.right).toEqual({ 'd/loss': 0, 'g/loss': 0 });
     const rows = readRows(join(dir(runner.state), 'metrics.jsonl'));
     const tags = rows.flatMap((row) => Object.keys(row.metrics).map((k) => `${row.split}/${k}`));
     expect(tags).toEqual(

@@ -94,6 +94,19 @@ describe('reducers keep the STYLE.md properties', () => {
   });
 });
 
+describe('setMeters', () => {
+  test.prop([actionLog(), actionLog()])(
+    'puts back the meters read before any other actions (an evaluation inside an epoch), through the action and its JSON',
+    (before, between) => {
+      const s1 = replay(s0, before);
+      const back = JSON.parse(JSON.stringify(actions.setMeters(s1.meters))) as Action;
+      const s2 = reduce(replay(s1, between), back);
+      expect(s2.meters).toEqual(s1.meters);
+      expect(Object.isFrozen(s2.meters)).toBe(true);
+    },
+  );
+});
+
 describe('best and latest equal a naive fold over the history', () => {
   test.prop([fc.oneof(actionLog(60), fc.array(denseAction, { maxLength: 60 }))], { numRuns: 400 })(
     'for any log of results and score changes',

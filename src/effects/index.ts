@@ -58,7 +58,7 @@ export type {
   JsonlCorrupt,
   JsonlInvalidValue,
 } from './storage/jsonl.js';
-export { readConfigFile } from './storage/configFile.js';
+export { readConfigFile, readConfigArgs } from './storage/configFile.js';
 export type { ConfigFileError } from './storage/configFile.js';
 
 // --- checkpoints: the file and the folder ---

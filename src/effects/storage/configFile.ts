@@ -7,6 +7,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseJson, parseYaml, type ConfigSyntaxError } from '../../state/config/configText.js';
+import { mergeDeep } from '../../state/config/merge.js';
+import { applyOverrides, parseArgs, type ArgsError } from '../../state/config/overrides.js';
+import type { JsonObject } from '../../state/Json.js';
 
 /** A config file that could not be read or parsed; `message` names the file. */
 export type ConfigFileError =
@@ -98,4 +101,33 @@ export const readConfigFile = async (
     });
   }
   return E.right(value as Record<string, unknown>);
+};
+
+/**
+ * A training script's config from its command line: the config files named as positional
+ * words (else `defaults`) and by `--config`, merged in order (later keys win), then the
+ * `--key value` overrides. What every example script does first; an error names the argument
+ * or the file.
+ *
+ * @example
+ * const config = await readConfigArgs(process.argv.slice(2), { defaults: ['config.yaml'] });
+ * // `node train.js --optim.lr 0.02 --epochEnd 40` -> config.yaml with those two keys replaced
+ */
+export const readConfigArgs = async (
+  argv: readonly string[],
+  options: { readonly defaults?: readonly string[] } = {},
+): Promise<E.Either<ArgsError | ConfigFileError, JsonObject>> => {
+  const args = parseArgs(argv);
+  if (E.isLeft(args)) return args;
+  const { positional, configFiles, overrides } = args.right;
+  let config: JsonObject = {};
+  for (const file of [
+    ...(positional.length > 0 ? positional : (options.defaults ?? [])),
+    ...configFiles,
+  ]) {
+    const read = await readConfigFile(file);
+    if (E.isLeft(read)) return read;
+    config = mergeDeep(config, read.right as JsonObject, { overwrite: true });
+  }
+  return E.right(applyOverrides(config, overrides));
 };

@@ -4,7 +4,7 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { readConfigFile } from '../../../src/effects/storage/configFile.js';
+import { readConfigArgs, readConfigFile } from '../../../src/effects/storage/configFile.js';
 
 let dir = '';
 beforeAll(async () => {
@@ -52,6 +52,35 @@ describe('readConfigFile', () => {
     await writeFile(path, 'seed: 1\n');
     expect(await messageOf(path)).toBe(
       `${path}: unknown config file extension; use .json (JSON), .yaml or .yml (YAML)`,
+    );
+  });
+});
+
+describe('readConfigArgs', () => {
+  it('the default files unless files are named, then --config files, then the overrides', async () => {
+    const base = join(dir, 'args-base.yaml');
+    const other = join(dir, 'args-other.json');
+    const extra = join(dir, 'args-extra.yaml');
+    await writeFile(base, 'epochEnd: 5\noptim:\n  lr: 0.1\n  name: adam\n');
+    await writeFile(other, '{"epochEnd": 7, "optim": {"lr": 0.3}}');
+    await writeFile(extra, 'seed: 3\noptim:\n  lr: 0.2\n');
+    const defaults = { defaults: [base] };
+    expect(await readConfigArgs(['--optim.lr', '0.05'], defaults)).toEqual(
+      E.right({ epochEnd: 5, optim: { lr: 0.05, name: 'adam' } }),
+    );
+    // A file named on the command line replaces the defaults; --config files come after it.
+    expect(await readConfigArgs([other, '--config', extra, '--epochEnd', '9'], defaults)).toEqual(
+      E.right({ epochEnd: 9, optim: { lr: 0.2 }, seed: 3 }),
+    );
+  });
+
+  it('a missing file or a bad argument: the error names it', async () => {
+    const missing = join(dir, 'args-missing.yaml');
+    const r = await readConfigArgs([], { defaults: [missing] });
+    expect(E.isLeft(r) && r.left.message).toBe(`${missing}: no such file; check the path`);
+    const noFile = await readConfigArgs(['--config'], {});
+    expect(E.isLeft(noFile) && noFile.left.message).toBe(
+      '--config: expected a file after --config, e.g. --config run.yaml',
     );
   });
 });

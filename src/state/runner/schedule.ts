@@ -35,7 +35,15 @@ export const scheduledLr = (schedule: ScheduleConfig | undefined, input: Schedul
   if (schedule === undefined) return baseLr;
   const minLr = Math.min(schedule.minLr ?? 0, baseLr);
   const warmup = schedule.warmupSteps ?? 0;
-  if (step < warmup) return minLr + ((baseLr - minLr) * (step + 1)) / (warmup + 1);
+  // The warm-up climbs to the rate the schedule starts at: for plateau, the base rate after the
+  // cuts made so far (a cut during warm-up must not make the rate fall when warm-up ends).
+  if (step < warmup) {
+    const peak =
+      schedule.kind === 'plateau'
+        ? Math.max(minLr, baseLr * (schedule.factor ?? 0.1) ** input.reductions)
+        : baseLr;
+    return minLr + ((peak - minLr) * (step + 1)) / (warmup + 1);
+  }
   const t = step - warmup;
   const span = Math.max(1, input.totalSteps - warmup);
   const u = clamp(t / span, 0, 1);

@@ -68,6 +68,11 @@ describe('scheduledLr', () => {
     expect(at({ kind: 'exponential', gamma: 0.9 }, 2)).toBeCloseTo(0.081, 15);
     expect(at({ kind: 'linear' }, 55)).toBeCloseTo(0.05, 15);
     expect(at({ kind: 'plateau', factor: 0.5 }, 3, 110, 2)).toBe(0.025);
+    // A plateau cut during warm-up: the warm-up climbs to the cut rate (it climbed to the uncut
+    // one, and the rate fell from 0.075 to 0.01 when warm-up ended; fast-check seed 366542977).
+    const cut = { kind: 'plateau', warmupSteps: 3, factor: 0.1 } as const;
+    expect(at(cut, 2, 110, 1)).toBeCloseTo(0.0075, 15);
+    expect(at(cut, 3, 110, 1)).toBeCloseTo(0.01, 15);
     expect(at({ kind: 'exponential', gamma: 0.5, minLr: 0.03 }, 10)).toBe(0.03);
     expect(scheduledLr(undefined, { baseLr: 0.2, step: 3, totalSteps: 1, reductions: 4 })).toBe(
       0.2,

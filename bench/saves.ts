@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import pino from 'pino';
@@ -27,6 +26,7 @@ import { createRunner, type Runner } from '../src/effects/shell/runner.js';
 import { modelPart, optimizerPart } from '../src/effects/tfjs/tfjs.js';
 import { trainTfjs } from '../src/effects/tfjs/trainTfjs.js';
 import { machine, median, spread } from './common.js';
+import { buildMlp, quiet } from './mlp.js';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 await tf.setBackend('cpu');
@@ -49,28 +49,7 @@ const MODELS: readonly Model[] = [
   },
 ];
 
-const quiet = new Writable({
-  write: (_c, _e, done) => {
-    done();
-  },
-});
-
-const build = (m: Model) => {
-  const [input = 1, ...rest] = m.layers;
-  const model = tf.sequential({
-    layers: rest.map((units, i) =>
-      tf.layers.dense({
-        name: `d${i}`,
-        units,
-        ...(i === 0 ? { inputShape: [input] } : {}),
-        ...(i < rest.length - 1 ? { activation: 'relu' as const } : {}),
-        kernelInitializer: tf.initializers.glorotUniform({ seed: i + 1 }),
-      }),
-    ),
-  });
-  const optimizer = tf.train.adam(0.001);
-  return { model, optimizer };
-};
+const build = (m: Model) => buildMlp(m.layers);
 
 const start = async (
   root: string,

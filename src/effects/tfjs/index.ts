@@ -22,6 +22,7 @@ export type { EpochMetricFn } from './epochMetrics.js';
 export type {
   TfjsTask,
   SplitData,
+  TensorsSplit,
   SplitInput,
   Batch,
   BatchSource,

@@ -59,7 +59,7 @@ const single = (t: Tensors, what: string): TF.Tensor => {
   );
 };
 
-export const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
+const numberOf = (t: TF.Tensor): number => (t.dataSync() as Float32Array)[0] ?? Number.NaN;
 
 /** The step of `task`: its own, or the default forward. */
 export const stepper = (task: StepTask) => {
@@ -126,5 +126,5 @@ export const stepper = (task: StepTask) => {
       return { values, pred: keep && out.pred !== undefined ? tf.keep(out.pred) : undefined };
     });
 
-  return { measure, train, evaluate };
+  return { train, evaluate };
 };

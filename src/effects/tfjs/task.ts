@@ -17,6 +17,7 @@ import type { BuiltinHooks } from './builtins.js';
 
 export type {
   SplitData,
+  TensorsSplit,
   SplitInput,
   Batch,
   BatchSource,

@@ -507,6 +507,7 @@ const runTraining = async (
 export {
   firstEpoch,
   type SplitData,
+  type TensorsSplit,
   type SplitInput,
   type Batch,
   type BatchSource,

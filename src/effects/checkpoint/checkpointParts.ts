@@ -3,7 +3,7 @@
  * a checkpoint's (names, shapes, dtypes), checking all of them, and restoring them.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type { Dtype, TensorMap } from '../../state/formats/safetensors.js';
+import type { Dtype, TensorData, TensorMap } from '../../state/formats/safetensors.js';
 import type {
   CheckpointError,
   LoadedCheckpoint,
@@ -57,6 +57,27 @@ export const comparePart = (
         message: `${part}/${name}: in the checkpoint but not in the part`,
       });
   return problems;
+};
+
+const owned = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Marks a state dict's tensor data as a copy that nothing else holds (a tfjs part's `data()`
+ * copy): a queued save may then hand its buffer to the checkpoint writer thread instead of
+ * copying it again. Data not marked is copied when it crosses to the thread. Returns `data`.
+ */
+export const ownedCopy = <T extends TensorData>(data: T): T => {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) owned.add(data.buffer);
+  return data;
+};
+
+/** The buffers of `dicts`' tensors marked by {@link ownedCopy}, each once. */
+export const ownedBuffers = (dicts: Readonly<Record<string, StateDict>>): ArrayBuffer[] => {
+  const out = new Set<ArrayBuffer>();
+  for (const dict of Object.values(dicts))
+    for (const t of Object.values(dict.tensors ?? {}))
+      if (owned.has(t.data.buffer) && t.data.buffer instanceof ArrayBuffer) out.add(t.data.buffer);
+  return [...out];
 };
 
 /**

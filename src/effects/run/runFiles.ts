@@ -17,7 +17,13 @@ import {
   type StateContext,
 } from '../../state/runner/RunnerState.js';
 import { checkpointDir, isBest, trainedInEpoch } from '../../state/runner/selectors.js';
-import { durableGroup, linkOrCopyAtomic, type FsError } from '../storage/atomic.js';
+import {
+  durableGroup,
+  linkOrCopyAtomic,
+  nodeFs,
+  type FileSystem,
+  type FsError,
+} from '../storage/atomic.js';
 import {
   checkParts,
   collectStateDicts,
@@ -57,6 +63,8 @@ export interface SaveCheckpointRunOptions {
    * ({@link appendResults} of the results at positions n and after). None when left out.
    */
   readonly results?: 'full' | { readonly appendFrom: number };
+  /** The file system ({@link nodeFs} when left out; the writer thread passes `syncFs`). */
+  readonly fs?: FileSystem;
 }
 
 /**
@@ -128,7 +136,9 @@ export const writeCheckpoint = async (
     return E.right({ written: false, paths, removed: [] });
   }
   const maxToKeep = options.maxToKeep ?? state.config.maxToKeep;
+  const fs = options.fs ?? nodeFs;
   const rules = {
+    fs,
     ...(maxToKeep === undefined ? {} : { maxToKeep }),
     ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
     keep: {
@@ -136,7 +146,7 @@ export const writeCheckpoint = async (
       ...(kept === undefined ? {} : { bestEpochs: kept }),
     },
   };
-  const group = durableGroup();
+  const group = durableGroup(fs);
   const folder = checkpointDir(state);
   const saved = await saveCheckpointFiles(
     folder,
@@ -149,8 +159,8 @@ export const writeCheckpoint = async (
   if (results !== undefined) {
     const written =
       results === 'full'
-        ? await saveResult(state, { group })
-        : await appendResults(state, results.appendFrom, { group });
+        ? await saveResult(state, { group, fs })
+        : await appendResults(state, results.appendFrom, { group, fs });
     if (E.isLeft(written)) return written;
   }
   const committed = await group.commit();

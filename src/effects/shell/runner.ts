@@ -48,6 +48,7 @@ import { parallelContext, restartCount } from './parallel.js';
 import { setSeed } from './seed.js';
 import { installStopHandlers, STOP_SIGNALS } from './stop.js';
 import { createSaveQueue } from './saveQueue.js';
+import { saveThreadUnavailable, writeCheckpointInThread } from '../run/saveThread.js';
 import { initTensorboard, type EventWriter } from '../logging/tensorboard.js';
 import { warning, type Warning } from '../../state/warning.js';
 import { endedRunIn, gitInfo, otherRunIn, startError, timeString } from './runDir.js';
@@ -55,6 +56,10 @@ import type { RunnerEnv, RunnerStartError, Runner } from './runnerTypes.js';
 
 export { gitCommit, gitInfo, timeString } from './runDir.js';
 export type { GitInfo, RunDirTaken, RunnerConfigProblem } from './runDir.js';
+
+/** Whether `e` is a failed file-system call on `file` (the action log's fsync before a save). */
+const isFsErrorOn = (e: { readonly _tag: string }, file: string | undefined): e is FsError =>
+  file !== undefined && 'op' in e && 'path' in e && e.path === file;
 
 /** Logs a warning value: its message, with its tag in run.log (`warning` field). */
 const warn = (logger: Logger, w: Warning, fields: object = {}): void => {
@@ -348,6 +353,8 @@ export const createRunner = async (
       ? { appendFrom: resultsWritten }
       : 'full';
 
+  const inThread = env.saveThread ?? true;
+  let threadNoted = false;
   const saves = createSaveQueue<CheckpointError | FsError | JsonlInvalidValue>((e) => {
     warn(
       logger,
@@ -392,14 +399,15 @@ export const createRunner = async (
       return saveCheckpointEffect(saved ?? state, parts);
     },
     queueCheckpoint: async (options = {}) => {
-      // The buffered actions are written now; their fsync runs on the thread pool and the
-      // checkpoint is written after it, so the log still reaches the disk first.
+      // The buffered actions are written now. Their fsync comes before the checkpoint's
+      // files, so the log reaches the disk first: in the writer thread, which fsyncs the log's
+      // file before it writes; in the main thread, on the thread pool, awaited by the write.
       const flushed = history?.flush();
       if (flushed !== undefined && E.isLeft(flushed)) {
         logError ??= flushed.left;
         return flushed;
       }
-      const logged = history?.syncInBackground();
+      const logged = inThread ? undefined : history?.syncInBackground();
       const at = options.state ?? state;
       const snapshot = await snapshotCheckpoint(at, parts);
       if (E.isLeft(snapshot)) return snapshot;
@@ -412,10 +420,26 @@ export const createRunner = async (
             return synced;
           }
           const results = options.results === true ? resultsMode(at) : undefined;
-          const written = await writeCheckpoint(
-            snapshot.right,
-            results === undefined ? {} : { results },
-          );
+          const written = inThread
+            ? await writeCheckpointInThread(snapshot.right, {
+                ...(results === undefined ? {} : { results }),
+                syncFirst: history === undefined ? [] : [history.path],
+              })
+            : await writeCheckpoint(snapshot.right, results === undefined ? {} : { results });
+          if (E.isLeft(written) && isFsErrorOn(written.left, history?.path)) {
+            logError ??= written.left;
+          }
+          const why = inThread ? saveThreadUnavailable() : undefined;
+          if (why !== undefined && !threadNoted) {
+            threadNoted = true;
+            warn(
+              logger,
+              warning(
+                'SaveThreadUnavailable',
+                `checkpoints are written in the main thread (the writer thread could not start: ${why})`,
+              ),
+            );
+          }
           if (E.isRight(written) && results !== undefined) {
             resultsWritten = at.results.entries.size;
             journaled = results === 'full' ? undefined : at;

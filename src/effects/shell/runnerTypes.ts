@@ -64,6 +64,12 @@ export interface RunnerEnv {
    * no handler. Installed once the runner has started, removed by `close()`.
    */
   readonly signals?: readonly NodeJS.Signals[] | false;
+  /**
+   * Where queued checkpoints ({@link Runner.queueCheckpoint}) are written: `true` (default) in
+   * the process's checkpoint writer thread, so their file calls do not wait for the training
+   * loop to yield; `false` in the main thread. The files are the same either way.
+   */
+  readonly saveThread?: boolean;
 }
 
 /** Why a runner could not start. */
@@ -105,7 +111,8 @@ export interface Runner {
   ): Promise<E.Either<CheckpointError | JsonlInvalidValue, SavedCheckpoint>>;
   /**
    * {@link Runner.saveCheckpoint} off the loop's critical path: copies the parts' state now and
-   * writes it in the background (then the result files too, with `results`), one write at a time;
+   * writes it in the background, in the checkpoint writer thread (see `RunnerEnv.saveThread`;
+   * then the result files too, with `results`), one write at a time;
    * a newer periodic save replaces a waiting one, epoch-end saves are never dropped. Resolves once
    * the copy is taken. A failed write is logged (file and fix) and training goes on;
    * {@link Runner.settle} and `close()` report it.

@@ -5,6 +5,7 @@
  * next start.
  */
 import { randomBytes } from 'node:crypto';
+import * as fss from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
@@ -61,6 +62,45 @@ export const nodeFs: FileSystem = {
   readFile: (file) => fsp.readFile(file),
   stat: (file) => fsp.stat(file),
   utimes: (file, atime, mtime) => fsp.utimes(file, atime, mtime),
+};
+
+/** Runs a synchronous call as a settled promise: its value, or a rejection with what it threw. */
+const settled = <A>(call: () => A): Promise<A> => {
+  try {
+    return Promise.resolve(call());
+  } catch (cause) {
+    return Promise.reject(cause instanceof Error ? cause : new Error(String(cause)));
+  }
+};
+
+const syncHandle = (fd: number): FileHandleLike => ({
+  write: (buffer, offset, length, position) =>
+    settled(() => ({ bytesWritten: fss.writeSync(fd, buffer, offset, length, position) })),
+  read: (buffer, offset, length, position) =>
+    settled(() => ({ bytesRead: fss.readSync(fd, buffer, offset, length, position) })),
+  stat: () => settled(() => fss.fstatSync(fd)),
+  sync: () => settled(() => fss.fsyncSync(fd)),
+  truncate: (len) => settled(() => fss.ftruncateSync(fd, len)),
+  close: () => settled(() => fss.closeSync(fd)),
+});
+
+/**
+ * The same calls as {@link nodeFs}, made synchronously (each returns a settled promise): for the
+ * checkpoint writer thread, whose event loop has nothing else to do, so a call's trip through the
+ * thread pool (a request, a wake-up, a completion) would only cost CPU. Never use it on the main
+ * thread: each call blocks it.
+ */
+export const syncFs: FileSystem = {
+  open: (file, flags, mode) => settled(() => syncHandle(fss.openSync(file, flags, mode))),
+  rename: (from, to) => settled(() => fss.renameSync(from, to)),
+  link: (existing, newPath) => settled(() => fss.linkSync(existing, newPath)),
+  copyFile: (from, to) => settled(() => fss.copyFileSync(from, to)),
+  unlink: (file) => settled(() => fss.unlinkSync(file)),
+  readdir: (dir) => settled(() => fss.readdirSync(dir)),
+  mkdir: (dir) => settled(() => void fss.mkdirSync(dir, { recursive: true })),
+  readFile: (file) => settled(() => fss.readFileSync(file)),
+  stat: (file) => settled(() => fss.statSync(file)),
+  utimes: (file, atime, mtime) => settled(() => fss.utimesSync(file, atime, mtime)),
 };
 
 /** What went wrong with a file-system call, by cause. */

@@ -6,6 +6,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { StateDict, Stateful } from '../checkpoint/checkpointFile.js';
+import { ownedCopy } from '../checkpoint/checkpointParts.js';
 import type { Dtype, Tensor, TensorData } from '../../state/formats/safetensors.js';
 
 /** The part of the `tf` namespace the adapters use. */
@@ -28,12 +29,14 @@ const toTensor = async (t: TF.Tensor): Promise<Tensor> => {
   const dtype = DTYPES[t.dtype];
   if (dtype === undefined) throw new TypeError(`cannot checkpoint a ${t.dtype} tensor`);
   const values = await t.data();
-  const data: TensorData =
+  // A copy (the cpu backend's `data()` is its own storage), owned by the snapshot alone.
+  const data: TensorData = ownedCopy(
     dtype === 'F32'
       ? Float32Array.from(values as Float32Array)
       : dtype === 'I32'
         ? Int32Array.from(values as Int32Array)
-        : Uint8Array.from(values as Uint8Array);
+        : Uint8Array.from(values as Uint8Array),
+  );
   return { dtype, shape: [...t.shape], data };
 };
 

@@ -2,7 +2,9 @@
  * The files of one epoch (issue 13): what a runner's epoch-end save writes and fsyncs, counted
  * on the real file system. Folder fsyncs are counted by wrapping `FileHandle.prototype.sync`
  * (every fsync of the effects goes through a `FileHandle`) and naming the descriptor through
- * `/proc/self/fd` (Linux).
+ * `/proc/self/fd` (Linux). The runner here writes in the main thread (`saveThread: false`),
+ * where that wrap sees the calls; `saveThread.test.ts` counts the writer thread's (the same
+ * plan, made with synchronous calls).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
@@ -57,7 +59,13 @@ const silent = new Writable({
 const start = async (): Promise<Runner> => {
   const r = await createRunner(
     { projectRoot: root, epochEnd: 100, seed: 0, saveInterval: 0, scoreSplit: 'val' },
-    { logger: pino({ level: 'silent' }), env: {}, signals: false, progressStream: silent },
+    {
+      logger: pino({ level: 'silent' }),
+      env: {},
+      signals: false,
+      progressStream: silent,
+      saveThread: false,
+    },
   );
   if (E.isLeft(r)) throw new Error(r.left.message);
   return r.right;

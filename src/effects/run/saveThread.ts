@@ -1,0 +1,175 @@
+/**
+ * Checkpoint writes in a thread of their own (issue 13). A queued save's files are written by a
+ * chain of about 20 file-system calls; in the main thread each call's continuation waits for the
+ * training loop to yield (once a batch), so one save spanned many batches, and on a small model
+ * the saves fell behind the epochs. In this thread, whose event loop has nothing else to do, the
+ * chain runs at the thread pool's pace, and the loop gets one message back per save.
+ *
+ * One thread per process, started at the first queued save and shared by every runner of the
+ * process; it keeps the process alive only while a save is in flight. The snapshot crosses to it
+ * by structured clone, with the buffers that the snapshot alone holds (see `ownedCopy`)
+ * transferred, not copied. Where the thread cannot start (no `tsx` to load the TypeScript
+ * sources, a bundler that left the worker file out), saves are written in the main thread as
+ * before and {@link saveThreadUnavailable} says why. A thread that stops while a save is in
+ * flight fails that save (a `Left` naming the file; the earlier checkpoints stay intact, as the
+ * write is atomic) and the next save starts a new thread.
+ */
+import { open } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import * as E from 'fp-ts/lib/Either.js';
+import { checkpointDir } from '../../state/runner/selectors.js';
+import { ownedBuffers } from '../checkpoint/checkpointParts.js';
+import { checkpointPath, type SavedCheckpoint } from '../checkpoint/checkpointStore.js';
+import type { CheckpointError } from '../checkpoint/checkpointTypes.js';
+import { fsError, tryFs } from '../storage/atomic.js';
+import {
+  writeCheckpoint,
+  type CheckpointSnapshot,
+  type SaveCheckpointRunOptions,
+} from './runFiles.js';
+
+type Written = E.Either<CheckpointError, SavedCheckpoint>;
+
+interface Thread {
+  readonly worker: Worker;
+  /** `true` once the worker has loaded its modules, `false` if it stopped before. */
+  readonly ready: Promise<boolean>;
+  /** The saves in flight: the file each writes first, and its answer. */
+  readonly pending: Map<number, { readonly file: string; readonly done: (r: Written) => void }>;
+}
+
+let thread: Thread | undefined;
+let unavailable: string | undefined;
+let nextId = 0;
+
+/** Why saves are written in the main thread (the writer thread could not start), if they are. */
+export const saveThreadUnavailable = (): string | undefined => unavailable;
+
+const newWorker = (): Worker => {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./saveWorker.js', here));
+  // Running from the TypeScript sources (tests, `node --import tsx`): the thread loads them
+  // through tsx's loader, registered in the thread before the entry is imported.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./saveWorker.ts', here).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true });
+};
+
+const stopped = (file: string, why: string): Written =>
+  E.left({
+    ...fsError('write', file, new Error(why)),
+    message: `cannot write ${file}: the checkpoint writer thread stopped (${why}); the earlier checkpoints are intact and the next save starts a new thread`,
+  });
+
+const start = (): Thread | undefined => {
+  let worker: Worker;
+  try {
+    worker = newWorker();
+  } catch (cause) {
+    unavailable = cause instanceof Error ? cause.message : String(cause);
+    return undefined;
+  }
+  const pending: Thread['pending'] = new Map();
+  let started = false;
+  const ready = new Promise<boolean>((resolve) => {
+    const end = (why: string): void => {
+      if (thread?.worker === worker) thread = undefined;
+      if (!started) {
+        // It never took a save: this process writes in the main thread from now on.
+        unavailable = why;
+        resolve(false);
+        return;
+      }
+      for (const { file, done } of pending.values()) done(stopped(file, why));
+      pending.clear();
+    };
+    worker.on('message', (m: { ready?: true; id?: number; result?: Written }) => {
+      if (m.ready === true) {
+        started = true;
+        resolve(true);
+        return;
+      }
+      const job = m.id === undefined ? undefined : pending.get(m.id);
+      if (job === undefined || m.id === undefined || m.result === undefined) return;
+      pending.delete(m.id);
+      if (pending.size === 0) worker.unref();
+      job.done(m.result);
+    });
+    worker.once('error', (cause: Error) => {
+      end(cause.message);
+    });
+    worker.once('exit', (code) => {
+      end(`exit code ${String(code)}`);
+    });
+  });
+  worker.unref();
+  return { worker, ready, pending };
+};
+
+/** The fallback: the same fsyncs and files, from the main thread (the thread pool). */
+const inMain = async (
+  snapshot: CheckpointSnapshot,
+  options: SaveCheckpointRunOptions,
+  syncFirst: readonly string[],
+): Promise<Written> => {
+  for (const file of syncFirst) {
+    const synced = await tryFs('fsync', file, async () => {
+      const handle = await open(file, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+    if (E.isLeft(synced)) return synced;
+  }
+  return writeCheckpoint(snapshot, options);
+};
+
+/**
+ * {@link writeCheckpoint} in the writer thread: the same files, the same result. The tensors'
+ * buffers marked by `ownedCopy` are transferred (the snapshot cannot be read afterwards); the rest
+ * is copied. Falls back to the main thread when the thread is unavailable or the snapshot cannot
+ * be sent (a value structured clone refuses).
+ */
+export const writeCheckpointInThread = async (
+  snapshot: CheckpointSnapshot,
+  options: SaveCheckpointRunOptions & {
+    /** Files the thread fsyncs before it writes (the action log that leads to the checkpoint). */
+    readonly syncFirst?: readonly string[];
+  } = {},
+): Promise<Written> => {
+  const { syncFirst = [], ...writeOptions } = options;
+  if (snapshot.dicts === null) return writeCheckpoint(snapshot, writeOptions);
+  if (thread === undefined && unavailable === undefined) thread = start();
+  const t = thread;
+  if (t === undefined) return inMain(snapshot, writeOptions, syncFirst);
+  // Held while this save waits for the thread to start, so the process waits for it too.
+  t.worker.ref();
+  const ready = await t.ready;
+  if (t.pending.size === 0) t.worker.unref();
+  if (!ready) return inMain(snapshot, writeOptions, syncFirst);
+  const id = nextId++;
+  const transfer = ownedBuffers(snapshot.dicts);
+  const file = checkpointPath(checkpointDir(snapshot.state), 'latest');
+  return new Promise<Written>((resolve) => {
+    t.pending.set(id, { file, done: resolve });
+    t.worker.ref();
+    try {
+      t.worker.postMessage({ id, snapshot, options: writeOptions, syncFirst }, transfer);
+    } catch {
+      // Not cloneable: nothing was sent or transferred; the main thread writes it.
+      t.pending.delete(id);
+      if (t.pending.size === 0) t.worker.unref();
+      resolve(inMain(snapshot, writeOptions, syncFirst));
+    }
+  });
+};
+
+/** Stops the writer thread, failing any save in flight (tests; a process exits without it). */
+export const stopSaveThread = async (): Promise<void> => {
+  const t = thread;
+  thread = undefined;
+  if (t !== undefined) await t.worker.terminate();
+};

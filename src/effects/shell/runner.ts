@@ -389,7 +389,14 @@ export const createRunner = async (
     logger,
     resumedFrom,
     dispatch,
-    flush: drain,
+    flush: () => {
+      // Written, not fsynced: a crash of the process loses nothing written; what survives a
+      // power loss is what the checkpoints and close() fsync (or the log's own fsync policy, on
+      // the thread pool). An fsync here blocked the loop at every step line.
+      const flushed = history?.flush();
+      if (flushed !== undefined && E.isLeft(flushed)) logError ??= flushed.left;
+      return Promise.resolve(logError === undefined ? E.right(undefined) : E.left(logError));
+    },
     saveCheckpoint: async (saved) => {
       // Queued writes first, so that this one is the last to write `latest`.
       await saves.idle();

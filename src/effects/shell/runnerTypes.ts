@@ -99,7 +99,10 @@ export interface Runner {
    * failed append is reported by the next {@link Runner.flush}, `saveCheckpoint` or `close`.
    */
   dispatch(action: Action): RunnerState;
-  /** Hands every dispatched action to the action log's file and reports a failed append. */
+  /**
+   * Hands every dispatched action to the action log's file (a write, no fsync: the log reaches
+   * the disk before each checkpoint and at `close()`) and reports a failed append.
+   */
   flush(): Promise<E.Either<FsError | JsonlInvalidValue, void>>;
   /**
    * The spec's save_checkpoint for the current state (or `saved`, an earlier state of this run:

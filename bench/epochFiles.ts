@@ -4,6 +4,9 @@
  *
  * - `full runner`: `trainTfjs` as the demo runs it: the epoch-end checkpoint (`latest`, `best`
  *   when it improves), `results.jsonl` / `latest.json` / `best.json`, the action log, metric rows;
+ *   the checkpoint and result files written in the checkpoint writer thread (the default);
+ * - `main-thread saves`: the same with `saveThread: false` (the files written by the main
+ *   thread's event loop, between batches: the code before the writer thread);
  * - `save: false`: the same `trainTfjs` without checkpoints or result files (the action log and
  *   metric rows stay);
  * - `hand loop`: a careful hand-written tfjs loop, the yardstick: the same model, optimizer,
@@ -59,7 +62,14 @@ const loss = (y: tf.Tensor, p: tf.Tensor): tf.Scalar =>
   tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, p);
 
 /** trainTfjs for `m.epochs` epochs; ms per epoch. */
-const runnerEpochs = async (root: string, m: Model, x: tf.Tensor, y: tf.Tensor, save: boolean) => {
+const runnerEpochs = async (
+  root: string,
+  m: Model,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  save: boolean,
+  saveThread = true,
+) => {
   let built: ReturnType<typeof build> | undefined;
   const r = await createRunner(
     {
@@ -75,6 +85,7 @@ const runnerEpochs = async (root: string, m: Model, x: tf.Tensor, y: tf.Tensor, 
       logger: pino({ level: 'silent' }),
       env: {},
       signals: false,
+      saveThread,
       progressStream: quiet,
       parts: () => {
         built = build(m);
@@ -120,7 +131,7 @@ const handEpochs = (m: Model, x: tf.Tensor, y: tf.Tensor): number => {
 };
 
 console.log(`${machine()}, tfjs ${tf.version.tfjs} (cpu backend), ${ROUNDS} rounds\n`);
-const SIDES = ['full runner', 'save: false', 'hand loop'] as const;
+const SIDES = ['full runner', 'main-thread saves', 'save: false', 'hand loop'] as const;
 for (const m of MODELS.filter((x) => x.name.includes(ONLY))) {
   const root = mkdtempSync(join(tmpdir(), 'bench-epoch-files-'));
   const [input = 1] = m.layers;
@@ -129,13 +140,20 @@ for (const m of MODELS.filter((x) => x.name.includes(ONLY))) {
   const y = tf.oneHot(tf.randomUniform([m.samples], 0, classes, 'int32', 2), classes);
   const times: Record<string, number[]> = Object.fromEntries(SIDES.map((s) => [s, []]));
   for (let r = -1; r < ROUNDS; r++) {
-    const k = (r + 3) % 3;
+    const k = (r + SIDES.length) % SIDES.length;
     const order = [...SIDES.slice(k), ...SIDES.slice(0, k)];
     for (const side of order) {
       const ms =
         side === 'hand loop'
           ? handEpochs(m, x, y)
-          : await runnerEpochs(join(root, `${side}-${r}`), m, x, y, side === 'full runner');
+          : await runnerEpochs(
+              join(root, `${side}-${r}`),
+              m,
+              x,
+              y,
+              side !== 'save: false',
+              side !== 'main-thread saves',
+            );
       if (r >= 0) times[side]?.push(ms);
     }
   }
@@ -148,7 +166,7 @@ for (const m of MODELS.filter((x) => x.name.includes(ONLY))) {
   for (const side of SIDES) {
     const v = times[side] ?? [];
     console.log(
-      `  ${side.padEnd(12)} ${spread(v, 2)}  ${(median(v) / hand).toFixed(2)}x the hand loop, ${(median(v) / none).toFixed(3)}x save: false`,
+      `  ${side.padEnd(17)} ${spread(v, 2)}  ${(median(v) / hand).toFixed(2)}x the hand loop, ${(median(v) / none).toFixed(3)}x save: false`,
     );
   }
   console.log(`  ${machine()}\n`);

@@ -20,6 +20,40 @@ for (const generic of ['name', 'id', 'dir', 'json', 'yaml', 'save', 'load'])
 assert.equal(typeof root.select.epoch, 'function');
 assert.equal(typeof (await import('danling/effects')).io.save, 'function');
 
+// A queued checkpoint through the built package: written by the writer thread, which loads
+// dist/effects/run/saveWorker.js under plain node (no tsx), and loadable afterwards.
+{
+  const effects = await import('danling/effects');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const projectRoot = mkdtempSync(join(tmpdir(), 'danling-smoke-'));
+  try {
+    const started = await effects.createRunner(
+      { projectRoot, epochEnd: 1, seed: 0, log: false },
+      {
+        signals: false,
+        env: {},
+        progressStream: { write: () => true },
+        logger: (await import('pino')).pino({ level: 'silent' }),
+      },
+    );
+    assert.equal(started._tag, 'Right', started.left?.message);
+    const runner = started.right;
+    runner.dispatch(root.actions.stepProgress(3));
+    assert.equal((await runner.queueCheckpoint())._tag, 'Right');
+    assert.equal((await runner.settle())._tag, 'Right');
+    assert.equal(effects.saveThreadUnavailable(), undefined, 'the writer thread did not start');
+    const file = join(root.select.checkpointDir(runner.state), 'latest.safetensors');
+    const loaded = await effects.loadCheckpointFile(file);
+    assert.equal(loaded._tag, 'Right', loaded.left?.message);
+    assert.equal(loaded.right.state.progress.step, 3);
+    assert.equal((await runner.close())._tag, 'Right');
+  } finally {
+    rmSync(projectRoot, { recursive: true, force: true });
+  }
+}
+
 const cli = new URL('../dist/cli/main.js', import.meta.url);
 try {
   execFileSync(process.execPath, [cli.pathname, '--help'], { stdio: 'pipe' });

@@ -17,6 +17,7 @@
 // --- storage: atomic files, the run lock, JSON Lines, config files ---
 export {
   nodeFs,
+  syncFs,
   writeFileAtomic,
   writeJsonAtomic,
   linkOrCopyAtomic,
@@ -70,6 +71,8 @@ export {
   loadCheckpointFile,
   peekCheckpointProgress,
 } from './checkpoint/checkpointFile.js';
+export { ownedCopy } from './checkpoint/checkpointParts.js';
+export { saveThreadUnavailable } from './run/saveThread.js';
 export type {
   StateDict,
   Stateful,

@@ -79,9 +79,18 @@ const syncHandle = (fd: number): FileHandleLike => ({
   read: (buffer, offset, length, position) =>
     settled(() => ({ bytesRead: fss.readSync(fd, buffer, offset, length, position) })),
   stat: () => settled(() => fss.fstatSync(fd)),
-  sync: () => settled(() => fss.fsyncSync(fd)),
-  truncate: (len) => settled(() => fss.ftruncateSync(fd, len)),
-  close: () => settled(() => fss.closeSync(fd)),
+  sync: () =>
+    settled(() => {
+      fss.fsyncSync(fd);
+    }),
+  truncate: (len) =>
+    settled(() => {
+      fss.ftruncateSync(fd, len);
+    }),
+  close: () =>
+    settled(() => {
+      fss.closeSync(fd);
+    }),
 });
 
 /**
@@ -92,15 +101,30 @@ const syncHandle = (fd: number): FileHandleLike => ({
  */
 export const syncFs: FileSystem = {
   open: (file, flags, mode) => settled(() => syncHandle(fss.openSync(file, flags, mode))),
-  rename: (from, to) => settled(() => fss.renameSync(from, to)),
-  link: (existing, newPath) => settled(() => fss.linkSync(existing, newPath)),
-  copyFile: (from, to) => settled(() => fss.copyFileSync(from, to)),
-  unlink: (file) => settled(() => fss.unlinkSync(file)),
+  rename: (from, to) =>
+    settled(() => {
+      fss.renameSync(from, to);
+    }),
+  link: (existing, newPath) =>
+    settled(() => {
+      fss.linkSync(existing, newPath);
+    }),
+  copyFile: (from, to) =>
+    settled(() => {
+      fss.copyFileSync(from, to);
+    }),
+  unlink: (file) =>
+    settled(() => {
+      fss.unlinkSync(file);
+    }),
   readdir: (dir) => settled(() => fss.readdirSync(dir)),
   mkdir: (dir) => settled(() => void fss.mkdirSync(dir, { recursive: true })),
   readFile: (file) => settled(() => fss.readFileSync(file)),
   stat: (file) => settled(() => fss.statSync(file)),
-  utimes: (file, atime, mtime) => settled(() => fss.utimesSync(file, atime, mtime)),
+  utimes: (file, atime, mtime) =>
+    settled(() => {
+      fss.utimesSync(file, atime, mtime);
+    }),
 };
 
 /** What went wrong with a file-system call, by cause. */

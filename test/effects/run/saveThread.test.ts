@@ -33,7 +33,7 @@ afterEach(async () => {
     'DANLING_TEST_PAUSE_SAVE',
     'DANLING_TEST_FSYNC_LOG',
   ])
-    delete process.env[k];
+    Reflect.deleteProperty(process.env, k);
   await stopSaveThread(); // the next test's thread reads the environment afresh
   await rm(root, { recursive: true, force: true });
 });

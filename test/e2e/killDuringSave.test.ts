@@ -21,9 +21,12 @@ import { loadCheckpointFile } from '../../src/effects/checkpoint/checkpointFile.
 import { readResults } from '../../src/effects/run/resultFiles.js';
 import { expectSameEnd, finalOf, finish, repo, runDir, startDemo } from '../helpers/demoRun.js';
 
+// 12 epochs: the test acts on the pause line while the loop trains on (the held write is the
+// epoch-1 save), so the run must still be training when the signal arrives; with 4 epochs a
+// loaded machine saw the run finish first (exit 0 instead of 143).
 const ARGS = [
   '--epochEnd',
-  '4',
+  '12',
   '--dataloader.batchSize',
   '2',
   '--saveInterval',

@@ -29,7 +29,10 @@ const ARGS = ['--epochEnd', '10', '--dataloader.batchSize', '2', '--saveInterval
 const ARGS_RUN = [...ARGS, '--seed', '3', '--logInterval', '4', '--saveSteps', '7'];
 const root = mkdtempSync(join(tmpdir(), 'danling-kills-'));
 const straight = join(root, 'straight');
+const began = Date.now();
 const done = await finish(startDemo(straight, ARGS_RUN));
+// How long a whole run takes here: the stops land between 35% and 100% of it.
+const span = Date.now() - began;
 if (done.code !== 0) throw new Error(`the reference run failed:\n${done.out}`);
 const reference = await finalOf(straight);
 
@@ -47,8 +50,9 @@ for (let trial = 0; trial < TRIALS; trial++) {
     const resume = starts > 1 ? ['--autoResume', 'true'] : [];
     const child = startDemo(dir, [...ARGS_RUN, ...resume], { detached: true });
     const exited = finish(child);
-    // Stop after 1.5 to 5 s (a start takes 1-2 s), or let it finish after 4 stops.
-    const wait = 1500 + random() * 3500;
+    // Stop at a random moment of the run (after most of the start-up: 35% to 100% of the
+    // reference run's time), or let it finish after 4 stops.
+    const wait = span * (0.35 + 0.65 * random());
     const term = random() < 0.5;
     const timer =
       starts <= 4

@@ -49,10 +49,17 @@ const newWorker = (): Worker => {
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return new Worker(new URL('./saveWorker.js', here));
   // Running from the TypeScript sources (tests, `node --import tsx`): the thread loads them
-  // through tsx's loader, registered in the thread before the entry is imported.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./saveWorker.ts', here).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  // through tsx's loader, registered in the thread before the entry is imported. Without tsx,
+  // the entry itself, for runtimes that run TypeScript (if this one does not, the thread
+  // stops before it is ready and saves are written in the main thread).
+  const entry = new URL('./saveWorker.ts', here);
+  let tsx: string;
+  try {
+    tsx = import.meta.resolve('tsx/esm/api');
+  } catch {
+    return new Worker(entry);
+  }
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
   return new Worker(boot, { eval: true });
 };
 
@@ -73,7 +80,11 @@ const start = (): Thread | undefined => {
   const pending: Thread['pending'] = new Map();
   let started = false;
   const ready = new Promise<boolean>((resolve) => {
+    let ended = false;
     const end = (why: string): void => {
+      // 'error' (with the cause) and then 'exit' (with a code): the first one says why.
+      if (ended) return;
+      ended = true;
       if (thread?.worker === worker) thread = undefined;
       if (!started) {
         // It never took a save: this process writes in the main thread from now on.
@@ -167,9 +178,13 @@ export const writeCheckpointInThread = async (
   });
 };
 
-/** Stops the writer thread, failing any save in flight (tests; a process exits without it). */
+/**
+ * Stops the writer thread, failing any save in flight, and forgets why one could not start:
+ * the next save starts a new thread (tests; a process exits without it).
+ */
 export const stopSaveThread = async (): Promise<void> => {
   const t = thread;
   thread = undefined;
+  unavailable = undefined;
   if (t !== undefined) await t.worker.terminate();
 };

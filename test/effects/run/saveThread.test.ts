@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { loadCheckpointFile } from '../../../src/effects/checkpoint/checkpointFile.js';
 import { ownedCopy } from '../../../src/effects/checkpoint/checkpointParts.js';
 import type { Stateful } from '../../../src/effects/checkpoint/checkpointTypes.js';
-import { stopSaveThread } from '../../../src/effects/run/saveThread.js';
+import { saveThreadUnavailable, stopSaveThread } from '../../../src/effects/run/saveThread.js';
 import { createRunner, type Runner } from '../../../src/effects/shell/runner.js';
 import { actions } from '../../../src/reducers/actions.js';
 import { checkpointDir, dir } from '../../../src/state/runner/selectors.js';
@@ -189,6 +189,37 @@ describe('the checkpoint writer thread', () => {
       done = lines.length;
       expect(counts, `epoch ${String(e)}`).toEqual({ checkpoints: 2, run: 1 });
     }
+    expect(await runner.close()).toEqual(E.right(undefined));
+  });
+
+  it('a thread that cannot start: the save is written in the main thread, with one warning', async () => {
+    process.env['DANLING_SAVE_THREAD_IMPORT'] = fixture('throwOnImport.ts');
+    await stopSaveThread();
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const r = await createRunner(
+      { projectRoot: root, epochEnd: 100, seed: 0, saveInterval: 0, scoreSplit: 'val' },
+      { logger, env: {}, signals: false, progressStream: silent },
+    );
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    const runner = r.right;
+    for (let e = 0; e < 2; e++) {
+      await epoch(runner, e);
+      expect(E.isRight(await runner.settle())).toBe(true);
+    }
+    expect(saveThreadUnavailable()).toContain('this module refuses to load');
+    expect(await stepOf(join(checkpointDir(runner.state), 'latest.safetensors'))).toBe(10);
+    const warned = lines.filter((l) => l.includes('SaveThreadUnavailable'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain('checkpoints are written in the main thread');
     expect(await runner.close()).toEqual(E.right(undefined));
   });
 

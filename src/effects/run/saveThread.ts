@@ -34,9 +34,14 @@ interface Thread {
   readonly worker: Worker;
   /** `true` once the worker has loaded its modules, `false` if it stopped before. */
   readonly ready: Promise<boolean>;
+  /** Whether it has stopped (a save posted to it then would never be answered). */
+  readonly ended: () => boolean;
   /** The saves in flight: the file each writes first, and its answer. */
   readonly pending: Map<number, { readonly file: string; readonly done: (r: Written) => void }>;
 }
+
+/** How long a new thread may take to load its modules before saves go to the main thread. */
+const START_MS = 60_000;
 
 let thread: Thread | undefined;
 let unavailable: string | undefined;
@@ -79,12 +84,12 @@ const start = (): Thread | undefined => {
   }
   const pending: Thread['pending'] = new Map();
   let started = false;
+  let stoppedAlready = false;
   const ready = new Promise<boolean>((resolve) => {
-    let ended = false;
     const end = (why: string): void => {
       // 'error' (with the cause) and then 'exit' (with a code): the first one says why.
-      if (ended) return;
-      ended = true;
+      if (stoppedAlready) return;
+      stoppedAlready = true;
       if (thread?.worker === worker) thread = undefined;
       if (!started) {
         // It never took a save: this process writes in the main thread from now on.
@@ -95,8 +100,15 @@ const start = (): Thread | undefined => {
       for (const { file, done } of pending.values()) done(stopped(file, why));
       pending.clear();
     };
+    // A thread that neither starts nor stops (a loader that hangs) must not hold the saves.
+    const late = setTimeout(() => {
+      end(`not ready after ${String(START_MS / 1000)} s`);
+      void worker.terminate();
+    }, START_MS);
+    late.unref();
     worker.on('message', (m: { ready?: true; id?: number; result?: Written }) => {
       if (m.ready === true) {
+        clearTimeout(late);
         started = true;
         resolve(true);
         return;
@@ -115,7 +127,7 @@ const start = (): Thread | undefined => {
     });
   });
   worker.unref();
-  return { worker, ready, pending };
+  return { worker, ready, pending, ended: () => stoppedAlready };
 };
 
 /** The fallback: the same fsyncs and files, from the main thread (the thread pool). */
@@ -138,18 +150,16 @@ const inMain = async (
   return writeCheckpoint(snapshot, options);
 };
 
-/**
- * {@link writeCheckpoint} in the writer thread: the same files, the same result. The tensors'
- * buffers marked by `ownedCopy` are transferred (the snapshot cannot be read afterwards); the rest
- * is copied. Falls back to the main thread when the thread is unavailable or the snapshot cannot
- * be sent (a value structured clone refuses).
- */
-export const writeCheckpointInThread = async (
+/** Options of {@link writeCheckpointInThread}. */
+export interface ThreadWriteOptions extends SaveCheckpointRunOptions {
+  /** Files the thread fsyncs before it writes (the action log that leads to the checkpoint). */
+  readonly syncFirst?: readonly string[];
+}
+
+const write = async (
   snapshot: CheckpointSnapshot,
-  options: SaveCheckpointRunOptions & {
-    /** Files the thread fsyncs before it writes (the action log that leads to the checkpoint). */
-    readonly syncFirst?: readonly string[];
-  } = {},
+  options: ThreadWriteOptions,
+  retried: boolean,
 ): Promise<Written> => {
   const { syncFirst = [], ...writeOptions } = options;
   if (snapshot.dicts === null) return writeCheckpoint(snapshot, writeOptions);
@@ -161,6 +171,12 @@ export const writeCheckpointInThread = async (
   const ready = await t.ready;
   if (t.pending.size === 0) t.worker.unref();
   if (!ready) return inMain(snapshot, writeOptions, syncFirst);
+  if (t.ended()) {
+    // It stopped after it was ready, while this save waited: nothing was sent; a new thread
+    // takes it (once: a second stop fails the save).
+    if (retried) return stopped(checkpointPath(checkpointDir(snapshot.state), 'latest'), 'twice');
+    return write(snapshot, options, true);
+  }
   const id = nextId++;
   const transfer = ownedBuffers(snapshot.dicts);
   const file = checkpointPath(checkpointDir(snapshot.state), 'latest');
@@ -177,6 +193,17 @@ export const writeCheckpointInThread = async (
     }
   });
 };
+
+/**
+ * {@link writeCheckpoint} in the writer thread: the same files, the same result. The tensors'
+ * buffers marked by `ownedCopy` are transferred (the snapshot cannot be read afterwards); the rest
+ * is copied. Falls back to the main thread when the thread is unavailable or the snapshot cannot
+ * be sent (a value structured clone refuses).
+ */
+export const writeCheckpointInThread = (
+  snapshot: CheckpointSnapshot,
+  options: ThreadWriteOptions = {},
+): Promise<Written> => write(snapshot, options, false);
 
 /**
  * Stops the writer thread, failing any save in flight, and forgets why one could not start:

@@ -10,6 +10,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort } from 'node:worker_threads';
 import * as E from 'fp-ts/lib/Either.js';
+import { checkpointDir } from '../../state/runner/selectors.js';
+import { checkpointPath } from '../checkpoint/checkpointStore.js';
 import { fsError, syncFs, type FsError } from '../storage/atomic.js';
 import {
   writeCheckpoint,
@@ -55,23 +57,29 @@ if (port !== null) {
   for (const file of (process.env[SAVE_THREAD_IMPORT] ?? '').split(',')) {
     if (file.trim() !== '') await import(pathToFileURL(resolve(file.trim())).href);
   }
+  const save = async (request: SaveRequest, file: string): Promise<unknown> => {
+    const synced = syncAll(request.syncFirst);
+    if (E.isLeft(synced)) return synced;
+    try {
+      // Synchronous calls: this thread has nothing else to do while a save is written.
+      return await writeCheckpoint(request.snapshot, { ...request.options, fs: syncFs });
+    } catch (cause) {
+      return E.left(fsError('write', file, cause)); // a write effect never throws; if one does
+    }
+  };
   port.on('message', (request: SaveRequest) => {
-    const { id, snapshot, options, syncFirst } = request;
-    const synced = syncAll(syncFirst);
-    // Synchronous calls: this thread has nothing else to do while a save is written.
-    (E.isLeft(synced)
-      ? Promise.resolve(synced)
-      : writeCheckpoint(snapshot, { ...options, fs: syncFs })
-    )
-      .catch((cause: unknown) =>
-        E.left(fsError('write a checkpoint in the save thread', '', cause)),
-      )
-      .then(
-        (result) => {
-          port.postMessage({ id, result });
-        },
-        () => undefined,
-      );
+    const file = checkpointPath(checkpointDir(request.snapshot.state), 'latest');
+    void save(request, file).then((result) => {
+      try {
+        port.postMessage({ id: request.id, result });
+      } catch (cause) {
+        // A result that structured clone refuses: the save is still answered, as failed.
+        port.postMessage({
+          id: request.id,
+          result: E.left(fsError('report the save of', file, cause)),
+        });
+      }
+    });
   });
   // Modules loaded: the thread takes snapshots from now on.
   port.postMessage({ ready: true });

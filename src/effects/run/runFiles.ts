@@ -83,6 +83,15 @@ export const saveCheckpoint = async (
   return E.isLeft(snapshot) ? snapshot : writeCheckpoint(snapshot.right, options);
 };
 
+/**
+ * The checkpoint files a save of `state` makes: `latest`, and `best`, `epoch-N` and the
+ * `keepBest` copy as the state and config say ({@link writeCheckpoint} writes these).
+ */
+export const plannedCheckpoints = (state: RunnerState): readonly string[] => {
+  const { keepBest } = state.config;
+  return planFor(state, keepBest === undefined ? undefined : bestEpochs(state, keepBest));
+};
+
 /** The files a save of `state` makes (`kept`: the epochs of the `keepBest` best scores). */
 const planFor = (state: RunnerState, kept: readonly number[] | undefined) =>
   planCheckpoint({

@@ -20,7 +20,6 @@ import {
   isFinished,
   latestResult,
   scoreMode,
-  trainedInEpoch,
 } from '../../state/runner/selectors.js';
 import { cleanupTemp, fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
 import { checkParts, restoreParts, type CheckpointError } from '../checkpoint/checkpointFile.js';
@@ -32,6 +31,7 @@ import {
   repairAfterResume,
   resumeState,
   saveCheckpoint as saveCheckpointEffect,
+  plannedCheckpoints,
   snapshotCheckpoint,
   writeCheckpoint,
   saveResult as saveResultEffect,
@@ -419,7 +419,8 @@ export const createRunner = async (
       const snapshot = await snapshotCheckpoint(at, parts);
       if (E.isLeft(snapshot)) return snapshot;
       saves.push({
-        kind: trainedInEpoch(at) > 0 ? 'periodic' : 'epoch',
+        files: plannedCheckpoints(at),
+        results: options.results === true,
         run: async () => {
           const synced = await logged;
           if (synced !== undefined && E.isLeft(synced)) {

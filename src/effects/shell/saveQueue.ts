@@ -1,20 +1,30 @@
 /**
  * Checkpoint saves off the training loop's critical path: the loop takes a snapshot (a copy of
- * the state dicts) and queues its write here. At most one write runs at a time; a newer periodic
- * save (`saveSteps`, a checkpoint inside an epoch) replaces a periodic one still waiting (the
- * latest wins), while epoch-end saves (which make `best`, `epoch-N` and the result files) are
- * never dropped. Writes run in the order queued, so `latest` always ends as the newest state.
- * A failed write is reported once to `onError` and kept; training goes on, and `idle()` /
- * the runner's `close()` report it.
+ * the state dicts) and queues its write here. At most one write runs at a time, in the order
+ * queued, so `latest` always ends as the newest state. A save still waiting is dropped when a
+ * newer one is queued that writes every file it would (latest wins): a periodic save
+ * (`saveSteps`, only `latest`) by any newer save, an epoch-end save of `latest` and the result
+ * files by a newer epoch-end save, one that also makes `best` by a newer one that makes `best`
+ * too. A save with a file of its own (`epoch-N`, a `keepBest` copy) is never dropped, nor is the
+ * last one. So when the disk cannot keep up with the epochs the saves coalesce instead of
+ * piling up, and no file a dropped save would have written is missing at the end. A failed
+ * write is reported once to `onError` and kept; training goes on, and `idle()` / the runner's
+ * `close()` report it.
  */
 import * as E from 'fp-ts/lib/Either.js';
 
 /** One queued write. */
 export interface SaveJob<Err> {
-  /** `periodic` may be replaced by a newer periodic job; `epoch` never is. */
-  readonly kind: 'periodic' | 'epoch';
+  /** The checkpoint files it writes (`latest`, `best`, `epoch-4`, `best-4`: a save's plan). */
+  readonly files: readonly string[];
+  /** Whether it writes the result files too (their lines are appended from the last written). */
+  readonly results: boolean;
   readonly run: () => Promise<E.Either<Err, unknown>>;
 }
+
+/** Whether `newer` writes every file `older` would, so `older` need not run. */
+export const covers = <Err>(newer: SaveJob<Err>, older: SaveJob<Err>): boolean =>
+  (!older.results || newer.results) && older.files.every((f) => newer.files.includes(f));
 
 /** The queue of background checkpoint writes of one runner. */
 export interface SaveQueue<Err> {
@@ -56,9 +66,9 @@ export const createSaveQueue = <Err>(onError: (error: Err) => void): SaveQueue<E
   };
   return {
     push: (job) => {
-      if (job.kind === 'periodic') {
-        for (let i = waiting.length - 1; i >= 0; i--)
-          if (waiting[i]?.kind === 'periodic') waiting.splice(i, 1);
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const older = waiting[i];
+        if (older !== undefined && covers(job, older)) waiting.splice(i, 1);
       }
       waiting.push(job);
       if (running === undefined) next();

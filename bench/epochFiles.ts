@@ -18,7 +18,7 @@
  * (off), evaluation splits (train only), power-loss durability (fsync cost depends on the disk:
  * here a VM's virtual disk), other backends than the pure-JS CPU one.
  * Run: `npx tsx bench/epochFiles.ts [ROUNDS] [MODEL]` (default 7 rounds, every model; `iris`
- * or `mid` runs one).
+ * runs the two Iris ones, `200` the long one, `mid` the mid-sized one).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +47,8 @@ interface Model {
 }
 const MODELS: readonly Model[] = [
   { name: 'iris 4-16-3', layers: [4, 16, 3], samples: 120, batch: 16, epochs: 10 },
+  // A long run: the state (every result) grows, and saves that fall behind the epochs pile up.
+  { name: 'iris 4-16-3, 200 epochs', layers: [4, 16, 3], samples: 120, batch: 16, epochs: 200 },
   {
     name: 'mid 256-1024-1024-10',
     layers: [256, 1024, 1024, 10],

@@ -116,7 +116,8 @@ export interface Runner {
    * {@link Runner.saveCheckpoint} off the loop's critical path: copies the parts' state now and
    * writes it in the background, in the checkpoint writer thread (see `RunnerEnv.saveThread`;
    * then the result files too, with `results`), one write at a time;
-   * a newer periodic save replaces a waiting one, epoch-end saves are never dropped. Resolves once
+   * a waiting save is dropped when a newer one writes every file it would (latest wins; a save
+   * with a file of its own, `epoch-N` or a `keepBest` copy, is never dropped). Resolves once
    * the copy is taken. A failed write is logged (file and fix) and training goes on;
    * {@link Runner.settle} and `close()` report it.
    */

@@ -98,6 +98,10 @@ export interface OptimizerPart extends Stateful {
   readonly optimizer: TF.Optimizer;
 }
 
+/** Whether `t` is a `tf.Variable` (of whichever tfjs build made it): it has `assign`. */
+const isVariable = (t: TF.Tensor): boolean =>
+  typeof (t as Partial<Pick<TF.Variable, 'assign'>>).assign === 'function';
+
 /** Optimizer fields that `getWeights` leaves out but an exact resume needs (Adam, Adamax). */
 const EXTRA_SCALARS = ['accBeta1', 'accBeta2'] as const;
 
@@ -116,9 +120,16 @@ export const optimizerPart = (tf: TfModule, optimizer: TF.Optimizer): OptimizerP
       const named = await optimizer.getWeights();
       const tensors: Record<string, Tensor> = {};
       const order: string[] = [];
-      for (const { name, tensor } of named) {
-        order.push(name);
-        tensors[name] = await toTensor(tensor);
+      try {
+        for (const { name, tensor } of named) {
+          order.push(name);
+          tensors[name] = await toTensor(tensor);
+        }
+      } finally {
+        // getWeights() hands out the slot variables themselves and a new tensor of the
+        // iteration count at each call: that one is ours to dispose (one a save, for good,
+        // otherwise; a long run's engine slowed with them).
+        for (const { tensor } of named) if (!isVariable(tensor)) tensor.dispose();
       }
       for (const key of EXTRA_SCALARS) {
         const v = extras[key];

@@ -459,6 +459,7 @@ export const createRunner = async (
     },
     settle: () => saves.idle(),
     pendingSaves: () => saves.size(),
+    savesNeedTurns: () => saves.size() > 0 && (!inThread || saveThreadUnavailable() !== undefined),
     stopSignal: () => stop.signal(),
     requestStop: (signal) => {
       stop.request(signal);

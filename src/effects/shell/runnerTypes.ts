@@ -127,8 +127,15 @@ export interface Runner {
   }): Promise<E.Either<CheckpointError | JsonlInvalidValue, void>>;
   /** Waits for every queued checkpoint write; the first that failed, if any. */
   settle(): Promise<E.Either<CheckpointError | FsError | JsonlInvalidValue, void>>;
-  /** How many checkpoint writes are running or waiting (a loop yields more often while > 0). */
+  /** How many checkpoint writes are running or waiting. */
   pendingSaves(): number;
+  /**
+   * Whether a pending checkpoint write waits on this thread's event loop to go on: writes in
+   * the main thread (`saveThread: false`, or the writer thread could not start). A loop gives
+   * the event loop a turn at every batch boundary while this is true (a write in the writer
+   * thread needs one only to be handed the next waiting save: the loop's 20 ms turns do).
+   */
+  savesNeedTurns(): boolean;
   /**
    * The signal that asked for a graceful stop (SIGINT, SIGTERM, SIGUSR1), or `null`. A loop
    * looks at it at every step boundary: save `latest`, close, exit with 128 + the signal number.

@@ -80,10 +80,12 @@ export const evaluator = (
 
   // The loop never waits on anything while it trains, so signal handlers (a graceful stop)
   // could not run, nor a checkpoint written in the background: it gives the event loop a turn
-  // at a batch boundary every 20 ms, and at every one while a checkpoint is being written.
+  // at a batch boundary every 20 ms, and at every one while a checkpoint is being written by
+  // this thread. (A turn at every batch while the writer thread wrote cost a small model 5-10%
+  // of its epoch time: bench/RESULTS.md.)
   let lastTurn = performance.now();
   const turn = async (): Promise<void> => {
-    if (runner.pendingSaves() === 0 && performance.now() - lastTurn < 20) return;
+    if (!runner.savesNeedTurns() && performance.now() - lastTurn < 20) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
     lastTurn = performance.now();
   };

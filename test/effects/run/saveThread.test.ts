@@ -128,6 +128,22 @@ describe('the checkpoint writer thread', () => {
     expect(files['true']?.['results.jsonl']?.length).toBeGreaterThan(0);
   });
 
+  it("says whether its pending saves wait on the event loop: main-thread writes do, the thread's do not", async () => {
+    for (const saveThread of [false, true]) {
+      const runner = await start(saveThread);
+      expect(runner.savesNeedTurns()).toBe(false);
+      await epoch(runner, 0);
+      expect(runner.pendingSaves()).toBe(1);
+      expect(runner.savesNeedTurns(), `saveThread: ${String(saveThread)}`).toBe(!saveThread);
+      expect(E.isRight(await runner.settle())).toBe(true);
+      expect(runner.pendingSaves()).toBe(0);
+      expect(runner.savesNeedTurns()).toBe(false);
+      const run = dir(runner.state);
+      expect(await runner.close()).toEqual(E.right(undefined));
+      await rm(run, { recursive: true, force: true });
+    }
+  });
+
   it('hands over the buffers marked as owned copies and copies the others', async () => {
     const seen: { owned?: Float32Array; kept?: Float32Array } = {};
     const runner = await start(true, { model: twoTensors(seen, () => 7) });
@@ -213,6 +229,8 @@ describe('the checkpoint writer thread', () => {
     const runner = r.right;
     for (let e = 0; e < 2; e++) {
       await epoch(runner, e);
+      // Known once the first start failed: the second save waits on this event loop.
+      if (e === 1) expect(runner.savesNeedTurns()).toBe(true);
       expect(E.isRight(await runner.settle())).toBe(true);
     }
     expect(saveThreadUnavailable()).toContain('this module refuses to load');

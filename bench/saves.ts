@@ -11,7 +11,9 @@
  *    resolves (what the loop waits for directly), and `main`, the main thread's busy time from
  *    the call until the write has finished (event-loop utilization: the copy plus every
  *    continuation of the write that runs on the main thread, e.g. the snapshot's structured
- *    clone to the thread, or the file calls' callbacks). Target: queued <= copy + 10%.
+ *    clone to the thread, or the file calls' callbacks), and of that the garbage collector's
+ *    pauses (`gc`: the main thread's GC entries inside the window; a major GC for the copies
+ *    of every side lands in whichever side's window it falls in). Target: queued <= copy + 10%.
  * 2. Epoch time of `trainTfjs` with `saveSteps` (a queued save every N optimizer steps plus the
  *    epoch-end one) against the same training with `save: false`, interleaved rounds. Target:
  *    within 2%.
@@ -22,7 +24,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import * as E from 'fp-ts/lib/Either.js';
 import pino from 'pino';
@@ -95,6 +97,14 @@ const time = async (f: () => Promise<unknown>): Promise<number> => {
   return performance.now() - t;
 };
 
+/** The main thread's GC pauses (start, duration), to count those inside a timed window. */
+const pauses: { start: number; duration: number }[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) pauses.push({ start: e.startTime, duration: e.duration });
+}).observe({ entryTypes: ['gc'] });
+const gcWithin = (from: number, to: number): number =>
+  pauses.filter((p) => p.start >= from && p.start < to).reduce((a, p) => a + p.duration, 0);
+
 console.log(`${machine()}, tfjs ${tf.version.tfjs} (cpu backend), ${ROUNDS} rounds\n`);
 for (const m of MODELS) {
   const root = mkdtempSync(join(tmpdir(), 'bench-saves-'));
@@ -114,6 +124,7 @@ for (const m of MODELS) {
   const runner = one.runner;
   const wait: Record<string, number[]> = {};
   const busy: Record<string, number[]> = {};
+  const windows: Record<string, [number, number][]> = {};
   const sides: [string, Runner, () => Promise<unknown>][] = [
     ['sync save', runner, () => runner.saveCheckpoint()],
     [
@@ -136,12 +147,14 @@ for (const m of MODELS) {
     for (const [k, who, f] of r % 2 === 0 ? sides : [...sides].reverse()) {
       await who.settle(); // each side starts with no write in flight
       const elu = performance.eventLoopUtilization();
+      const from = performance.now();
       const ms = await time(f);
       await who.settle();
       const used = performance.eventLoopUtilization(elu);
       if (r >= 0) {
         (wait[k] ??= []).push(ms);
         (busy[k] ??= []).push(used.active);
+        (windows[k] ??= []).push([from, performance.now()]);
       }
     }
   }
@@ -149,14 +162,16 @@ for (const m of MODELS) {
   await main.runner.close();
   one.model.dispose();
   main.model.dispose();
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the last GC entries arrive
   const copy = median(wait['copy alone'] ?? []);
   console.log(
-    `${m.name}: the loop blocked per save, ms, median (min-max) of ${ROUNDS * 3}: wait | main thread busy until written`,
+    `${m.name}: the loop blocked per save, ms, median (min-max) of ${ROUNDS * 3}: wait | main thread busy until written | of which GC`,
   );
   for (const [k, v] of Object.entries(wait)) {
     const b = busy[k] ?? [];
+    const g = (windows[k] ?? []).map(([from, to]) => gcWithin(from, to));
     console.log(
-      `  ${k.padEnd(14)} wait ${spread(v, 2)} (${(median(v) / copy).toFixed(2)}x the copy) | main ${spread(b, 2)} (${(median(b) / copy).toFixed(2)}x)`,
+      `  ${k.padEnd(14)} wait ${spread(v, 2)} (${(median(v) / copy).toFixed(2)}x the copy) | main ${spread(b, 2)} (${(median(b) / copy).toFixed(2)}x) | gc ${spread(g, 2)}`,
     );
   }
 

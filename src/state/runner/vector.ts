@@ -94,6 +94,39 @@ export const toArray = <T extends Json>(vec: Vec<T>): T[] => {
   return out;
 };
 
+/** The elements from position `from` on, in order. O((size - from) log32 size). */
+export const sliceFrom = <T extends Json>(vec: Vec<T>, from: number): T[] => {
+  const out: T[] = [];
+  for (let i = Math.max(0, Math.floor(from)); i < vec.size; i++) out.push(get(vec, i) as T);
+  return out;
+};
+
+/** The leaf node that holds position `i` (which must exist). */
+const leafOf = (vec: Vec, i: number): Node => {
+  let node: Node = vec.root;
+  for (let d = vec.depth; d > 0; d--) node = node[(i >>> (BITS * d)) & MASK] as Node;
+  return node;
+};
+
+/**
+ * Whether the first `prefix.size` elements of `vec` are `prefix`'s own, by identity: true for a
+ * vector grown from `prefix` by `push`, whose full leaves are `prefix`'s nodes (so this is one
+ * node comparison per 32 elements, plus the elements of a leaf that differs); false once an
+ * element was `set` to another value or the vectors were built apart (a restored history).
+ */
+export const startsWith = <T extends Json>(vec: Vec<T>, prefix: Vec<T>): boolean => {
+  if (prefix.size > vec.size) return false;
+  if (vec === prefix) return true;
+  for (let i = 0; i < prefix.size; i += WIDTH) {
+    const a = leafOf(vec, i);
+    const b = leafOf(prefix, i);
+    if (a === b) continue;
+    const end = Math.min(WIDTH, prefix.size - i);
+    for (let j = 0; j < end; j++) if (a[j] !== b[j]) return false;
+  }
+  return true;
+};
+
 /** A vector of the elements of `items`, in order. */
 export const fromArray = <T extends Json>(items: readonly T[]): Vec<T> =>
   items.reduce<Vec<T>>((v, x) => push(v, x), emptyVec<T>());

@@ -17,6 +17,7 @@
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import * as E from 'fp-ts/lib/Either.js';
+import { emptyResults } from '../../state/runner/results.js';
 import { checkpointDir } from '../../state/runner/selectors.js';
 import { ownedBuffers } from '../checkpoint/checkpointParts.js';
 import { checkpointPath, type SavedCheckpoint } from '../checkpoint/checkpointStore.js';
@@ -27,6 +28,8 @@ import {
   type CheckpointSnapshot,
   type SaveCheckpointRunOptions,
 } from './runFiles.js';
+import type { SaveRequest } from './saveWorker.js';
+import { markSent, resultsDelta, type SentResults } from './threadResults.js';
 
 type Written = E.Either<CheckpointError, SavedCheckpoint>;
 
@@ -38,6 +41,8 @@ interface Thread {
   readonly ended: () => boolean;
   /** The saves in flight: the file each writes first, and its answer. */
   readonly pending: Map<number, { readonly file: string; readonly done: (r: Written) => void }>;
+  /** Per run, the results history this thread holds (only what is new is posted). */
+  readonly sent: SentResults;
 }
 
 /** How long a new thread may take to load its modules before saves go to the main thread. */
@@ -127,7 +132,7 @@ const start = (): Thread | undefined => {
     });
   });
   worker.unref();
-  return { worker, ready, pending, ended: () => stoppedAlready };
+  return { worker, ready, pending, ended: () => stoppedAlready, sent: new Map() };
 };
 
 /** The fallback: the same fsyncs and files, from the main thread (the thread pool). */
@@ -179,12 +184,23 @@ const write = async (
   }
   const id = nextId++;
   const transfer = ownedBuffers(snapshot.dicts);
-  const file = checkpointPath(checkpointDir(snapshot.state), 'latest');
-  return new Promise<Written>((resolve) => {
+  const run = checkpointDir(snapshot.state);
+  const file = checkpointPath(run, 'latest');
+  const { results: history, ...rest } = snapshot.state;
+  const request: SaveRequest = {
+    id,
+    // The history travels as the entries the thread does not hold yet (threadResults.ts).
+    snapshot: { state: { ...rest, results: emptyResults() }, dicts: snapshot.dicts },
+    results: resultsDelta(t.sent, run, history),
+    options: writeOptions,
+    syncFirst,
+  };
+  const written = await new Promise<Written>((resolve) => {
     t.pending.set(id, { file, done: resolve });
     t.worker.ref();
     try {
-      t.worker.postMessage({ id, snapshot, options: writeOptions, syncFirst }, transfer);
+      t.worker.postMessage(request, transfer);
+      markSent(t.sent, run, history);
     } catch {
       // Not cloneable: nothing was sent or transferred; the main thread writes it.
       t.pending.delete(id);
@@ -192,6 +208,9 @@ const write = async (
       resolve(inMain(snapshot, writeOptions, syncFirst));
     }
   });
+  // After a failed save the next one sends the whole history (whatever the thread holds).
+  if (E.isLeft(written)) t.sent.delete(run);
+  return written;
 };
 
 /**

@@ -18,11 +18,17 @@ import {
   type CheckpointSnapshot,
   type SaveCheckpointRunOptions,
 } from './runFiles.js';
+import { receiveResults, type ReceivedResults, type ResultsDelta } from './threadResults.js';
 
-/** A save for the thread: the snapshot (its tensors' buffers transferred), the options. */
+/**
+ * A save for the thread: the snapshot (its tensors' buffers transferred; its state's results
+ * history empty, sent as `results`), the options.
+ */
 export interface SaveRequest {
   readonly id: number;
   readonly snapshot: CheckpointSnapshot;
+  /** The state's results history: the entries this thread was not sent before. */
+  readonly results: ResultsDelta;
   readonly options: SaveCheckpointRunOptions;
   /** Files to fsync before the checkpoint is written (the action log that leads to it). */
   readonly syncFirst: readonly string[];
@@ -57,12 +63,21 @@ if (port !== null) {
   for (const file of (process.env[SAVE_THREAD_IMPORT] ?? '').split(',')) {
     if (file.trim() !== '') await import(pathToFileURL(resolve(file.trim())).href);
   }
+  const received: ReceivedResults = new Map();
   const save = async (request: SaveRequest, file: string): Promise<unknown> => {
+    const results = receiveResults(received, request.results);
+    if (results === undefined) {
+      received.delete(request.results.run);
+      return E.left(
+        fsError('write', file, new Error('results history out of step with the main thread')),
+      );
+    }
+    const snapshot = { ...request.snapshot, state: { ...request.snapshot.state, results } };
     const synced = syncAll(request.syncFirst);
     if (E.isLeft(synced)) return synced;
     try {
       // Synchronous calls: this thread has nothing else to do while a save is written.
-      return await writeCheckpoint(request.snapshot, { ...request.options, fs: syncFs });
+      return await writeCheckpoint(snapshot, { ...request.options, fs: syncFs });
     } catch (cause) {
       return E.left(fsError('write', file, cause)); // a write effect never throws; if one does
     }

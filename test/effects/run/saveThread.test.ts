@@ -5,7 +5,7 @@
  * modules the thread imports (`DANLING_SAVE_THREAD_IMPORT`: a held write, counted fsyncs).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,38 @@ describe('the checkpoint writer thread', () => {
       const run = dir(runner.state);
       expect(await runner.close()).toEqual(E.right(undefined));
       await rm(run, { recursive: true, force: true });
+    }
+  });
+
+  it('posts only the new results: the same checkpoint bytes as the main thread at each of 40 epochs, a restore between', async () => {
+    const seen: Record<string, Buffer[]> = {};
+    for (const saveThread of [true, false]) {
+      const runner = await start(saveThread, { model: twoTensors({}, () => 1) });
+      const run = dir(runner.state);
+      const latest = join(checkpointDir(runner.state), 'latest.safetensors');
+      const kept = join(root, 'epoch-10.safetensors'); // the state names it: one name for both
+      const bytes: Buffer[] = [];
+      for (let e = 0; e < 40; e++) {
+        // A restore replaces the history with other objects: the thread is sent all of it.
+        if (e === 25) expect(E.isRight(await runner.loadCheckpoint(kept))).toBe(true);
+        await epoch(runner, e);
+        expect(E.isRight(await runner.settle())).toBe(true);
+        bytes.push(readFileSync(latest));
+        if (e === 10) copyFileSync(latest, kept);
+      }
+      expect(await runner.close()).toEqual(E.right(undefined));
+      // The restored history (epochs 0-10) and the 15 epochs after it.
+      const loaded = await loadCheckpointFile(latest);
+      expect(
+        E.isRight(loaded) && (loaded.right.state as { results: unknown[] }).results,
+      ).toHaveLength(26);
+      seen[String(saveThread)] = bytes;
+      await rm(run, { recursive: true, force: true });
+      await rm(kept);
+    }
+    expect(seen['true']).toHaveLength(40);
+    for (let e = 0; e < 40; e++) {
+      expect(seen['true']?.[e], `epoch ${String(e)}`).toEqual(seen['false']?.[e]);
     }
   });
 

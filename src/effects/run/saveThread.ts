@@ -135,8 +135,30 @@ const start = (): Thread | undefined => {
   return { worker, ready, pending, ended: () => stoppedAlready, sent: new Map() };
 };
 
+/** How many saves are being written by {@link inMain} now. */
+let inMainNow = 0;
+
+/**
+ * Whether saves are written in the main thread: the thread could not start, or a save is being
+ * written there now (its snapshot could not be sent). Their file calls wait on the event loop.
+ */
+export const savesInMainThread = (): boolean => unavailable !== undefined || inMainNow > 0;
+
 /** The fallback: the same fsyncs and files, from the main thread (the thread pool). */
 const inMain = async (
+  snapshot: CheckpointSnapshot,
+  options: SaveCheckpointRunOptions,
+  syncFirst: readonly string[],
+): Promise<Written> => {
+  inMainNow += 1;
+  try {
+    return await writeInMain(snapshot, options, syncFirst);
+  } finally {
+    inMainNow -= 1;
+  }
+};
+
+const writeInMain = async (
   snapshot: CheckpointSnapshot,
   options: SaveCheckpointRunOptions,
   syncFirst: readonly string[],
@@ -223,6 +245,20 @@ export const writeCheckpointInThread = (
   snapshot: CheckpointSnapshot,
   options: ThreadWriteOptions = {},
 ): Promise<Written> => write(snapshot, options, false);
+
+/**
+ * Forgets the results history of `run` (a checkpoint folder) on both sides of the thread: its
+ * runner has closed, so no save of it follows (a later runner of the run sends it whole).
+ */
+export const forgetSaveThreadRun = (run: string): void => {
+  const t = thread;
+  if (t === undefined || !t.sent.delete(run) || t.ended()) return;
+  try {
+    t.worker.postMessage({ forget: run });
+  } catch {
+    // a thread that is stopping forgets everything anyway
+  }
+};
 
 /**
  * Stops the writer thread, failing any save in flight, and forgets why one could not start:

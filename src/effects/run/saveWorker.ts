@@ -82,7 +82,11 @@ if (port !== null) {
       return E.left(fsError('write', file, cause)); // a write effect never throws; if one does
     }
   };
-  port.on('message', (request: SaveRequest) => {
+  port.on('message', (request: SaveRequest | { readonly forget: string }) => {
+    if ('forget' in request) {
+      received.delete(request.forget); // that run's runner has closed
+      return;
+    }
     const file = checkpointPath(checkpointDir(request.snapshot.state), 'latest');
     void save(request, file).then((result) => {
       try {

@@ -48,7 +48,12 @@ import { parallelContext, restartCount } from './parallel.js';
 import { setSeed } from './seed.js';
 import { installStopHandlers, STOP_SIGNALS } from './stop.js';
 import { createSaveQueue } from './saveQueue.js';
-import { saveThreadUnavailable, writeCheckpointInThread } from '../run/saveThread.js';
+import {
+  forgetSaveThreadRun,
+  saveThreadUnavailable,
+  savesInMainThread,
+  writeCheckpointInThread,
+} from '../run/saveThread.js';
 import { initTensorboard, type EventWriter } from '../logging/tensorboard.js';
 import { warning, type Warning } from '../../state/warning.js';
 import { endedRunIn, gitInfo, otherRunIn, startError, timeString } from './runDir.js';
@@ -459,7 +464,7 @@ export const createRunner = async (
     },
     settle: () => saves.idle(),
     pendingSaves: () => saves.size(),
-    savesNeedTurns: () => saves.size() > 0 && (!inThread || saveThreadUnavailable() !== undefined),
+    savesNeedTurns: () => saves.size() > 0 && (!inThread || savesInMainThread()),
     stopSignal: () => stop.signal(),
     requestStop: (signal) => {
       stop.request(signal);
@@ -548,6 +553,7 @@ export const createRunner = async (
     close: async () => {
       stop.remove();
       const idle = await saves.idle();
+      if (inThread) forgetSaveThreadRun(checkpointDir(state));
       // The journal's lines go into results.json whole, so a finished run has it complete.
       const compacted =
         E.isRight(idle) && journaled !== undefined ? await saveResultEffect(journaled) : idle;

@@ -131,7 +131,8 @@ export interface Runner {
   pendingSaves(): number;
   /**
    * Whether a pending checkpoint write waits on this thread's event loop to go on: writes in
-   * the main thread (`saveThread: false`, or the writer thread could not start). A loop gives
+   * the main thread (`saveThread: false`, a writer thread that could not start, a snapshot
+   * structured clone refuses, which the main thread writes). A loop gives
    * the event loop a turn at every batch boundary while this is true (a write in the writer
    * thread needs one only to be handed the next waiting save: the loop's 20 ms turns do).
    */

@@ -176,6 +176,39 @@ describe('the checkpoint writer thread', () => {
     }
   });
 
+  it('a snapshot the thread cannot be sent is written in the main thread, which then needs the event loop', async () => {
+    // JSON data behind a Proxy: written as JSON, refused by structured clone (the post throws,
+    // nothing is sent).
+    const odd = { on: false };
+    const part: Stateful = {
+      stateDict: () => ({
+        tensors: { w: { dtype: 'F32', shape: [1], data: Float32Array.from([odd.on ? 2 : 1]) } },
+        json: odd.on ? new Proxy({ note: 'odd' }, {}) : { note: 'plain' },
+      }),
+      loadStateDict: () => undefined,
+    };
+    const runner = await start(true, { model: part });
+    await epoch(runner, 0);
+    expect(E.isRight(await runner.settle())).toBe(true); // the thread is up
+    odd.on = true;
+    await epoch(runner, 1);
+    let needed = false;
+    while (runner.pendingSaves() > 0) {
+      needed ||= runner.savesNeedTurns();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(needed).toBe(true);
+    expect(await runner.settle()).toEqual(E.right(undefined));
+    expect(saveThreadUnavailable()).toBeUndefined();
+    const loaded = await loadCheckpointFile(
+      join(checkpointDir(runner.state), 'latest.safetensors'),
+    );
+    expect(E.isRight(loaded) && loaded.right.parts['model']?.tensors?.['w']?.data).toEqual(
+      Float32Array.from([2]),
+    );
+    expect(await runner.close()).toEqual(E.right(undefined));
+  });
+
   it('hands over the buffers marked as owned copies and copies the others', async () => {
     const seen: { owned?: Float32Array; kept?: Float32Array } = {};
     const runner = await start(true, { model: twoTensors(seen, () => 7) });

@@ -75,20 +75,19 @@ for (let trial = 0; trial < TRIALS; trial++) {
     stops++;
   }
   const after = await finalOf(dir);
-  const same =
-    isDeepStrictEqual(after.bytes, reference.bytes) &&
-    isDeepStrictEqual(after.results, reference.results) &&
-    isDeepStrictEqual(after.rng, reference.rng) &&
-    isDeepStrictEqual(after.rows, reference.rows) &&
-    after.step === reference.step;
+  const differs = (['bytes', 'results', 'rng', 'rows', 'step'] as const).filter(
+    (k) => !isDeepStrictEqual(after[k], reference[k]),
+  );
+  const same = differs.length === 0;
   if (!same) failed++;
   console.log(
-    `trial ${trial}: ${starts} starts, ${same ? 'bitwise equal' : 'DIFFERENT'} to the uninterrupted run`,
+    `trial ${trial}: ${starts} starts, ${same ? 'bitwise equal' : `DIFFERENT (${differs.join(', ')}; kept in ${dir})`} to the uninterrupted run`,
   );
 }
 console.log(
   `${TRIALS} trials, ${stops} stops (${kills} SIGKILL, ${terms} SIGTERM graceful, ${early} SIGTERM during start-up), ` +
     `${TRIALS - failed} of ${TRIALS} bitwise equal, ${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
-rmSync(root, { recursive: true, force: true });
+if (failed === 0) rmSync(root, { recursive: true, force: true });
+else console.log(`the runs are kept in ${root} (the uninterrupted one in ${straight})`);
 process.exitCode = failed === 0 ? 0 : 1;

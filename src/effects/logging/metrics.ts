@@ -28,6 +28,12 @@ export interface MetricsRow {
   readonly split: string;
   readonly time: number;
   readonly metrics: Readonly<Record<string, number | string>>;
+  /**
+   * How many results the run's state held when the row was written (absent in rows of
+   * earlier versions): a resume from a checkpoint with fewer drops the row, as one written
+   * after that checkpoint at its own step (an epoch's result rows after a stop in evaluation).
+   */
+  readonly resultCount?: number;
 }
 
 /** The metric files of a run. */
@@ -36,8 +42,14 @@ export interface MetricsFiles {
   readonly csv: string;
   /** Appends a row to both files (the CSV is rebuilt when a new metric name appears). */
   write(row: MetricsRow): Promise<E.Either<FsError | MetricsCorrupt, void>>;
-  /** Removes every row with `step >= from` from both files, atomically. */
-  purgeFrom(from: number): Promise<E.Either<FsError | MetricsCorrupt, number>>;
+  /**
+   * Removes every row with `step >= from` from both files, atomically, and with `resultCount`
+   * every row written when the state held more results than that.
+   */
+  purgeFrom(
+    from: number,
+    resultCount?: number,
+  ): Promise<E.Either<FsError | MetricsCorrupt, number>>;
   /** Torn last lines skipped while reading (each names the file and the line). */
   warnings(): readonly Warning<'MetricsTornLine'>[];
 }
@@ -241,11 +253,17 @@ export const openMetricsFiles = (dir: string): MetricsFiles => {
       const cells = [row.step, row.epoch, row.split, row.time, ...known.map((c) => row.metrics[c])];
       return undo(appendWhole(csv, `${cells.map(csvCell).join(',')}\n`));
     },
-    purgeFrom: async (from) => {
+    purgeFrom: async (from, resultCount) => {
       const read = rowsOf();
       if (E.isLeft(read)) return read;
       const rows = read.right;
-      const kept = rows.filter((r) => r.step < from);
+      const kept = rows.filter(
+        (r) =>
+          r.step < from &&
+          (resultCount === undefined ||
+            r.resultCount === undefined ||
+            r.resultCount <= resultCount),
+      );
       if (kept.length === rows.length && existsSync(csv)) return E.right(0);
       const text = kept.map((r) => `${JSON.stringify(r)}\n`).join('');
       const w = await writeFileAtomic(jsonl, text);
@@ -291,6 +309,7 @@ export const writeResult = async (
   split: string,
   step: number,
   epoch?: number,
+  resultCount?: number,
 ): Promise<E.Either<FsError | MetricsCorrupt, void>> => {
   const now = (writers.now ?? (() => Date.now() / 1000))();
   const pairs = flattenResult(result);
@@ -300,10 +319,13 @@ export const writeResult = async (
   if (writers.files === undefined || pairs.length === 0)
     return eventsError === undefined ? E.right(undefined) : E.left(eventsError);
   const metrics = Object.fromEntries(pairs.map(([k, v]) => [k, encodeMetric(v)]));
-  const written = await writers.files.write(
-    epoch === undefined
-      ? { step, split, time: now, metrics }
-      : { step, epoch, split, time: now, metrics },
-  );
+  const written = await writers.files.write({
+    step,
+    ...(epoch === undefined ? {} : { epoch }),
+    split,
+    time: now,
+    metrics,
+    ...(resultCount === undefined ? {} : { resultCount }),
+  });
   return E.isLeft(written) || eventsError === undefined ? written : E.left(eventsError);
 };

@@ -283,9 +283,10 @@ export const createRunner = async (
       }
     }
     if (resumedFrom !== null) {
-      // Rows a killed run wrote after its last checkpoint would make curves double back.
+      // Rows a killed run wrote after its last checkpoint would make curves double back: those
+      // of later steps, and those of this step written once the state had more results.
       const from = state.progress.step + 1;
-      const purged = await files.purgeFrom(from);
+      const purged = await files.purgeFrom(from, state.results.entries.size);
       if (E.isLeft(purged)) return fail(purged.left);
       for (const w of files.warnings()) warn(logger, w);
       events?.purgeFrom(from);
@@ -520,6 +521,7 @@ export const createRunner = async (
         split,
         step ?? state.progress.step,
         state.progress.epoch,
+        state.results.entries.size,
       ),
     writeScore: (scoreName, score, split, step) =>
       runner.writeResult({ [scoreName]: score }, split, step),

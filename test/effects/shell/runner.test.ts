@@ -121,4 +121,44 @@ describe('createRunner', () => {
     expect(await linesOf('0')).toEqual(['training on train [1/4]\tloss: 0.5000']);
     expect(await linesOf('1')).toEqual([]);
   });
+
+  it("a resume purges the result rows written after its checkpoint at the checkpoint's own step", async () => {
+    // A stop during evaluation saves `latest` at the end of the epoch's training (step 6, no
+    // result for the epoch yet). A later start resumed from it, evaluated and wrote the epoch's
+    // result rows at step 6, and was killed before its epoch-end checkpoint: a resume from the
+    // same `latest` must drop those rows (they are written again), and keep the step row.
+    const config = { projectRoot: root, epochEnd: 3, seed: 1, saveInterval: 0 };
+    const env = {
+      logger: quiet(),
+      now: fixed,
+      env: {},
+      progressStream: silentStream,
+      signals: false as const,
+      saveThread: false,
+    };
+    const first = await createRunner(config, env);
+    if (E.isLeft(first)) throw new Error(first.left.message);
+    const a = first.right;
+    a.dispatch(actions.stepProgress(6));
+    expect(await a.writeResult({ loss: 0.5 }, 'train')).toEqual(E.right(undefined));
+    expect(E.isRight(await a.saveCheckpoint())).toBe(true);
+    a.dispatch(actions.appendResult({ val: { loss: 0.4 } }));
+    expect(await a.writeResult({ loss: 0.4 }, 'val')).toEqual(E.right(undefined));
+    expect(await a.writeScore('lr', 0.01, 'train')).toEqual(E.right(undefined));
+    expect(await a.close()).toEqual(E.right(undefined)); // no checkpoint after the rows
+    const rowsOf = () =>
+      readFileSync(join(dir(a.state), 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const r = JSON.parse(l) as { step: number; split: string; metrics: object };
+          return [r.step, r.split, r.metrics];
+        });
+    expect(rowsOf()).toHaveLength(3);
+    const second = await createRunner({ ...config, autoResume: true }, env);
+    if (E.isLeft(second)) throw new Error(second.left.message);
+    expect(second.right.state.progress.step).toBe(6);
+    expect(rowsOf()).toEqual([[6, 'train', { loss: 0.5 }]]);
+    expect(await second.right.close()).toEqual(E.right(undefined));
+  });
 });

@@ -27,6 +27,7 @@ import {
   type RunnerState,
 } from '../state/runner/RunnerState.js';
 import {
+  appendEntry,
   computeBest,
   computePositions,
   isBetter,
@@ -35,7 +36,7 @@ import {
   scoreModeOf,
   scoreOf,
 } from '../state/runner/results.js';
-import { get, intMapGet, intMapSet, push, set } from '../state/runner/vector.js';
+import { get, intMapGet, set } from '../state/runner/vector.js';
 
 const freeze = <T>(x: T): T => deepFreeze(x);
 
@@ -119,7 +120,7 @@ export const appendResult = (
   if (existing === undefined) {
     changed = entries.size;
     const entry: ResultEntry = freeze({ index: at, result: encoded });
-    history = { entries: push(entries, entry), positions: intMapSet(positions, at, changed) };
+    history = appendEntry(state.results, entry);
   } else {
     changed = existing;
     const old = get(entries, existing);

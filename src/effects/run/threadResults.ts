@@ -9,12 +9,13 @@
  * rebuilt, per run, and extends it. Functions over the two maps.
  */
 import {
+  appendEntry,
   restoreResults,
   type ResultEntry,
   type ResultsHistory,
 } from '../../state/runner/results.js';
 import { deepFreeze } from '../../state/Json.js';
-import { intMapSet, push, sliceFrom, startsWith, type Vec } from '../../state/runner/vector.js';
+import { sliceFrom, startsWith, type Vec } from '../../state/runner/vector.js';
 
 /** The part of a history posted with a save: `run`'s entries from position `from` on. */
 export interface ResultsDelta {
@@ -63,13 +64,7 @@ export const receiveResults = (
   }
   const have = received.get(delta.run);
   if (have === undefined || have.entries.size !== delta.from) return undefined;
-  let { entries, positions } = have;
-  for (const e of delta.entries) {
-    const entry = deepFreeze(e);
-    positions = intMapSet(positions, entry.index, entries.size);
-    entries = push(entries, entry);
-  }
-  const history = { entries, positions };
+  const history = delta.entries.reduce((h, e) => appendEntry(h, deepFreeze(e)), have);
   received.set(delta.run, history);
   return history;
 };

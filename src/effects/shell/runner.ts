@@ -19,6 +19,7 @@ import {
   isMainProcess,
   isFinished,
   latestResult,
+  resultCount,
   scoreMode,
 } from '../../state/runner/selectors.js';
 import { cleanupTemp, fsError, writeFileAtomic, type FsError } from '../storage/atomic.js';
@@ -286,7 +287,7 @@ export const createRunner = async (
       // Rows a killed run wrote after its last checkpoint would make curves double back: those
       // of later steps, and those of this step written once the state had more results.
       const from = state.progress.step + 1;
-      const purged = await files.purgeFrom(from, state.results.entries.size);
+      const purged = await files.purgeFrom(from, resultCount(state));
       if (E.isLeft(purged)) return fail(purged.left);
       for (const w of files.warnings()) warn(logger, w);
       events?.purgeFrom(from);
@@ -521,7 +522,7 @@ export const createRunner = async (
         split,
         step ?? state.progress.step,
         state.progress.epoch,
-        state.results.entries.size,
+        resultCount(state),
       ),
     writeScore: (scoreName, score, split, step) =>
       runner.writeResult({ [scoreName]: score }, split, step),

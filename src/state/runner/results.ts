@@ -12,6 +12,7 @@ import {
   fromArray,
   get,
   intMapSet,
+  push,
   toArray,
   type IntMap,
   type Vec,
@@ -47,6 +48,12 @@ export interface BestTracking {
 export const emptyResults = (): ResultsHistory => ({
   entries: emptyVec<ResultEntry>(),
   positions: emptyIntMap,
+});
+
+/** `history` with `entry` appended for an index it does not hold yet. O(log32 n). */
+export const appendEntry = (history: ResultsHistory, entry: ResultEntry): ResultsHistory => ({
+  entries: push(history.entries, entry),
+  positions: intMapSet(history.positions, entry.index, history.entries.size),
 });
 
 /** The history as files hold it: `[{ index, result }]`, insertion-ordered. O(n). */

@@ -56,12 +56,17 @@ export const push = <T extends Json>(vec: Vec<T>, value: T): Vec<T> => {
   return Object.freeze({ size: size + 1, depth, root: pushAt(root, depth, size, value) });
 };
 
+/** The leaf node that holds position `i` (which must exist). */
+const leafOf = (vec: Vec, i: number): Node => {
+  let node: Node = vec.root;
+  for (let d = vec.depth; d > 0; d--) node = node[(i >>> (BITS * d)) & MASK] as Node;
+  return node;
+};
+
 /** The element at position `i`, or `undefined` when out of range. */
 export const get = <T extends Json>(vec: Vec<T>, i: number): T | undefined => {
   if (!Number.isInteger(i) || i < 0 || i >= vec.size) return undefined;
-  let node: Node = vec.root;
-  for (let d = vec.depth; d > 0; d--) node = node[(i >>> (BITS * d)) & MASK] as Node;
-  return node[i & MASK] as T;
+  return leafOf(vec, i)[i & MASK] as T;
 };
 
 const setAt = (node: Node, depth: number, i: number, value: Json): Node => {
@@ -99,13 +104,6 @@ export const sliceFrom = <T extends Json>(vec: Vec<T>, from: number): T[] => {
   const out: T[] = [];
   for (let i = Math.max(0, Math.floor(from)); i < vec.size; i++) out.push(get(vec, i) as T);
   return out;
-};
-
-/** The leaf node that holds position `i` (which must exist). */
-const leafOf = (vec: Vec, i: number): Node => {
-  let node: Node = vec.root;
-  for (let d = vec.depth; d > 0; d--) node = node[(i >>> (BITS * d)) & MASK] as Node;
-  return node;
 };
 
 /**
